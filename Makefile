@@ -1,0 +1,122 @@
+# Gatehouse build.  Sources are found by wildcard: add a .c file under
+# resolver/ (the daemon's modules), tools/ (gatehousectl), tests/unit/
+# (test_*.c, one binary each) or tests/fuzz/ (fuzz_*.c, libFuzzer) and it is
+# built.  `make SANITIZE=1` builds into build-asan/ with ASan and UBSan.
+
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+SBINDIR  ?= $(PREFIX)/sbin
+BINDIR   ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+CC       ?= cc
+PKGS     := ldns libuv yaml-0.1 lmdb libmaxminddb libsystemd libidn2
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.1.0)
+
+ifeq ($(SANITIZE),1)
+BUILD    ?= build-asan
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+OPT      := -O1 -g
+else
+BUILD    ?= build
+SANFLAGS :=
+OPT      := -O2 -g
+endif
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wstrict-prototypes -Wvla \
+            -Wformat=2 -Wno-unused-parameter
+CFLAGS   ?= $(OPT)
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -D_GNU_SOURCE \
+              -DGATEHOUSE_VERSION=\"$(VERSION)\" -Iresolver \
+              $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lldns -luv -lyaml -llmdb -lmaxminddb -lsystemd -lidn2) -lpthread -lm
+LDFLAGS  += $(SANFLAGS)
+
+LIB_SRC   := $(filter-out resolver/main.c,$(wildcard resolver/*.c))
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+DAEMON_OBJ := $(BUILD)/resolver/main.o
+CTL_SRC   := $(wildcard tools/*.c)
+CTL_OBJ   := $(CTL_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+HELPER_SRC := $(wildcard tests/helpers/*.c)
+HELPER_BIN := $(HELPER_SRC:tests/helpers/%.c=$(BUILD)/tests/%)
+FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+DEPFILES  := $(LIB_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(CTL_OBJ:.o=.d)
+
+.PHONY: all deps run check test unit fuzz bench install clean format format-check
+.DELETE_ON_ERROR:
+
+all: $(BUILD)/gatehoused $(if $(CTL_SRC),$(BUILD)/gatehousectl) $(UNIT_BIN) $(HELPER_BIN)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libgatehouse.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/gatehoused: $(DAEMON_OBJ) $(BUILD)/libgatehouse.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/gatehousectl: $(CTL_OBJ) $(BUILD)/libgatehouse.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libgatehouse.a tests/unit/unit.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libgatehouse.a $(LDLIBS)
+
+$(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libgatehouse.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libgatehouse.a $(LDLIBS)
+
+# libFuzzer targets: clang, with the library sources compiled in.
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iresolver -fsanitize=fuzzer,address,undefined \
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard resolver/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+
+fuzz: $(FUZZ_BIN)
+
+# Installs the Debian packages the build and the tests need (as root; apt-get
+# update first).  A no-op when everything is there.
+deps:
+	@sh tools/install-deps
+
+run: deps all
+	$(BUILD)/gatehoused -f
+
+# Every test: unit and integration tests on the normal build, the same under
+# ASan+UBSan, and each fuzz target for a bounded number of runs.
+check: deps
+	$(MAKE) all
+	$(MAKE) SANITIZE=1 all
+	$(MAKE) fuzz
+	python3 tests/run --build $(BUILD) --asan-build build-asan --fuzz-build build-fuzz
+
+# Quick: the normal build only.
+test: all
+	python3 tests/run --build $(BUILD)
+
+bench: all
+	bench/compare
+
+format:
+	clang-format -i resolver/*.[ch] tools/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/helpers/*.c 2>/dev/null || true
+
+format-check:
+	@clang-format --dry-run --Werror resolver/*.[ch] $(wildcard tools/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/helpers/*.c)
+
+install: all
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -m 0755 $(BUILD)/gatehoused $(DESTDIR)$(SBINDIR)/gatehoused
+	if [ -f $(BUILD)/gatehousectl ]; then install -m 0755 $(BUILD)/gatehousectl $(DESTDIR)$(BINDIR)/gatehousectl; fi
+	install -d $(DESTDIR)$(SYSCONFDIR)/gatehouse
+	install -m 0644 docs/gatehouse.example.yaml $(DESTDIR)$(SYSCONFDIR)/gatehouse/gatehouse.yaml.example
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(DEPFILES)

@@ -1,0 +1,726 @@
+/*
+ * worker.c - one worker thread: the query pipeline and the resolutions under
+ * way.  See worker.h.
+ *
+ * A request is one resolution (qname, qtype, qclass) driven by the iterator,
+ * with the clients waiting for it.  Requests live in a per-worker hash table
+ * (the "mesh"), so a second client asking the same question joins the first
+ * instead of causing a second upstream query.  Each request holds a
+ * reference to the configuration generation it started with.
+ *
+ * Bounds: requests per worker (resolver.max-outstanding), requests per client
+ * address (resolver.max-per-client), clients per request, iterator steps per
+ * request, and a deadline per request (resolver.deadline).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+#include <time.h>
+
+#include "log.h"
+#include "outbound.h"
+#include "siphash.h"
+#include "wire.h"
+#include "worker.h"
+
+#define MESH_BUCKETS 4096 /* power of two */
+#define CLIENT_BUCKETS 1024
+#define REQUEST_MAX_WAITERS 256
+#define REQUEST_MAX_SEND_FAILURES 32
+#define WORKER_MAX_LISTENERS 64
+#define WORKER_DRAIN_MS 2000
+#define WORKER_SCRATCH (65535 + 512)
+
+struct waiter {
+    struct waiter *next;
+    struct client c;
+    struct wire_query q; /* q.pkt points at qpkt */
+    uint8_t qpkt[WIRE_HEADER_LEN + WIRE_MAX_NAME + 4];
+};
+
+struct request {
+    struct request *hnext;       /* mesh bucket chain */
+    struct request *prev, *next; /* all requests of the worker */
+    struct worker *w;
+    struct daemon_env *env; /* reference */
+    struct iter_query *iq;
+    struct iter_send send;
+    struct outbound *out;
+    uv_timer_t deadline;
+    struct waiter *waiters;
+    unsigned nwaiters;
+    unsigned send_failures;
+    uint64_t hash;
+    bool finished;
+    uint16_t qtype, qclass;
+    size_t qname_len;
+    uint8_t qname[WIRE_MAX_NAME];
+};
+
+/* Requests in flight per client address (not port): a bound on what one
+ * client can make us do. */
+struct client_count {
+    struct client_count *next;
+    int family;
+    uint8_t addr[16];
+    unsigned n;
+};
+
+struct worker {
+    struct daemon *d;
+    unsigned id;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_async_t wake;
+    uv_timer_t drain;
+    atomic_bool reload_pending, stop_pending;
+    bool stopping, closed, started;
+    struct daemon_env *env; /* the generation new queries are served with */
+    struct udp_listener *udp[WORKER_MAX_LISTENERS];
+    struct tcp_listener *tcp[WORKER_MAX_LISTENERS];
+    unsigned nlisteners;
+    struct request *mesh[MESH_BUCKETS];
+    struct request *requests;
+    unsigned nrequests;
+    struct client_count *clients[CLIENT_BUCKETS];
+    uint8_t hash_key[16];
+    struct worker_stats stats;
+    struct outbound_stats ostats;
+    uint8_t stale[WORKER_SCRATCH];
+    uint8_t scratch[WORKER_SCRATCH];
+};
+
+static void request_run(struct request *r);
+static void worker_close_all(struct worker *w);
+
+static time_t worker_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return ts.tv_sec;
+}
+
+static inline void count(uint64_t *c)
+{
+    atomic_fetch_add_explicit((_Atomic uint64_t *)c, 1, memory_order_relaxed);
+}
+
+void worker_count_drop(struct worker *w)
+{
+    count(&w->stats.dropped);
+}
+
+void worker_count_send_error(struct worker *w)
+{
+    count(&w->stats.send_errors);
+}
+
+/* --- per-client bound -------------------------------------------------------*/
+
+static const uint8_t *client_ip(const struct client *c, int *family, size_t *len)
+{
+    *family = c->addr.ss_family;
+    if (c->addr.ss_family == AF_INET) {
+        *len = 4;
+        return (const uint8_t *)&((const struct sockaddr_in *)&c->addr)->sin_addr;
+    }
+    *len = 16;
+    return (const uint8_t *)&((const struct sockaddr_in6 *)&c->addr)->sin6_addr;
+}
+
+static struct client_count **client_slot(struct worker *w, const struct client *c)
+{
+    int family;
+    size_t len;
+    const uint8_t *ip = client_ip(c, &family, &len);
+    uint64_t h = siphash13(w->hash_key, ip, len);
+    struct client_count **p = &w->clients[h & (CLIENT_BUCKETS - 1)];
+
+    while (*p && ((*p)->family != family || memcmp((*p)->addr, ip, len) != 0))
+        p = &(*p)->next;
+    return p;
+}
+
+static bool client_inc(struct worker *w, const struct client *c, unsigned limit)
+{
+    struct client_count **p = client_slot(w, c);
+
+    if (!*p) {
+        int family;
+        size_t len;
+        const uint8_t *ip = client_ip(c, &family, &len);
+        struct client_count *n = calloc(1, sizeof *n);
+        if (!n)
+            return false;
+        n->family = family;
+        memcpy(n->addr, ip, len);
+        *p = n;
+    }
+    if ((*p)->n >= limit)
+        return false;
+    (*p)->n++;
+    return true;
+}
+
+static void client_dec(struct worker *w, const struct client *c)
+{
+    struct client_count **p = client_slot(w, c);
+
+    if (*p && --(*p)->n == 0) {
+        struct client_count *dead = *p;
+        *p = dead->next;
+        free(dead);
+    }
+}
+
+/* --- the mesh -----------------------------------------------------------------*/
+
+static uint64_t question_hash(const struct worker *w, const uint8_t *qname, size_t qlen,
+                              uint16_t qtype, uint16_t qclass)
+{
+    uint8_t key[WIRE_MAX_NAME + 4];
+    memcpy(key, qname, qlen);
+    wire_put16(key + qlen, qtype);
+    wire_put16(key + qlen + 2, qclass);
+    return siphash13(w->hash_key, key, qlen + 4);
+}
+
+static struct request *mesh_find(struct worker *w, uint64_t h, const uint8_t *qname, size_t qlen,
+                                 uint16_t qtype, uint16_t qclass)
+{
+    for (struct request *r = w->mesh[h & (MESH_BUCKETS - 1)]; r; r = r->hnext)
+        if (r->hash == h && !r->finished && r->qtype == qtype && r->qclass == qclass &&
+            r->qname_len == qlen && memcmp(r->qname, qname, qlen) == 0)
+            return r;
+    return NULL;
+}
+
+static void mesh_remove(struct worker *w, struct request *r)
+{
+    for (struct request **p = &w->mesh[r->hash & (MESH_BUCKETS - 1)]; *p; p = &(*p)->hnext) {
+        if (*p == r) {
+            *p = r->hnext;
+            break;
+        }
+    }
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        w->requests = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+}
+
+/* --- requests -----------------------------------------------------------------*/
+
+static void request_closed_cb(uv_handle_t *h)
+{
+    struct request *r = h->data;
+    struct worker *w = r->w;
+
+    free(r);
+    w->nrequests--;
+    atomic_store_explicit((_Atomic uint64_t *)&w->stats.requests_now, w->nrequests,
+                          memory_order_relaxed);
+    if (w->stopping && w->nrequests == 0)
+        worker_close_all(w);
+}
+
+static void request_free(struct request *r)
+{
+    mesh_remove(r->w, r);
+    outbound_cancel(r->out);
+    r->out = NULL;
+    iter_free(r->iq);
+    daemon_env_unref(r->env);
+    uv_timer_stop(&r->deadline);
+    uv_close((uv_handle_t *)&r->deadline, request_closed_cb);
+}
+
+/* Looks for an expired answer to serve instead of SERVFAIL (RFC 8767). */
+static size_t find_stale(struct request *r)
+{
+    struct worker *w = r->w;
+    struct cache_msg_hit hit;
+    int n = cache_msg_get(w->d->cache, r->qname, r->qname_len, r->qtype, r->qclass, worker_now(),
+                          true, w->stale, sizeof w->stale, &hit);
+    return n > 0 && hit.stale ? (size_t)n : 0;
+}
+
+/* Sends the outcome to every waiting client and frees the request. */
+static void request_deliver(struct request *r, const struct iter_result *res, bool timed_out)
+{
+    struct worker *w = r->w;
+    const struct config *cfg = w->env->cfg;
+    uint16_t edns = (uint16_t)cfg->edns_buffer_size;
+    const uint8_t *wire = res->wire;
+    size_t wire_len = res->len;
+    uint16_t ede = res->ede_code;
+    const char *ede_text = res->ede_text;
+
+    r->finished = true;
+    if (res->rcode == WIRE_SERVFAIL && r->env->cfg->serve_stale &&
+        (res->upstream_failed || timed_out) && r->waiters) {
+        size_t n = find_stale(r);
+        if (n) {
+            wire = w->stale;
+            wire_len = n;
+            ede = WIRE_EDE_STALE_ANSWER;
+            ede_text = NULL;
+            count(&w->stats.stale);
+        }
+    }
+    while (r->waiters) {
+        struct waiter *wt = r->waiters;
+        r->waiters = wt->next;
+        size_t limit = wt->c.tcp ? 65535 : wire_udp_limit(&wt->q, edns);
+        size_t cap = wt->c.tcp ? sizeof w->scratch : LISTENER_UDP_MAX;
+        size_t out = 0;
+        if (wire && wire_len <= cap) {
+            memcpy(w->scratch, wire, wire_len);
+            out = wire_finish_answer(&wt->q, w->scratch, wire_len, cap, limit, edns, ede, ede_text);
+        }
+        if (out == 0)
+            out = wire_reply_error(&wt->q, WIRE_SERVFAIL, ede, ede_text, edns, w->scratch, cap);
+        if (out) {
+            if (WIRE_RCODE(wire_get16(w->scratch + 2)) == WIRE_SERVFAIL)
+                count(&w->stats.servfail);
+            count(&w->stats.answered);
+            listener_send(&wt->c, w->scratch, out);
+        }
+        client_dec(w, &wt->c);
+        listener_client_release(&wt->c);
+        free(wt);
+    }
+    request_free(r);
+}
+
+static void request_finish(struct request *r)
+{
+    struct iter_result res;
+
+    iter_result(r->iq, &res);
+    if (res.cacheable && res.wire)
+        cache_msg_put(r->w->d->cache, r->qname, r->qname_len, r->qtype, r->qclass, res.wire,
+                      res.len, worker_now());
+    request_deliver(r, &res, false);
+}
+
+static void request_fail(struct request *r, const char *why)
+{
+    struct iter_result res = {
+        .rcode = WIRE_SERVFAIL,
+        .ede_code = WIRE_EDE_NO_REACHABLE_AUTHORITY,
+        .ede_text = why,
+    };
+    request_deliver(r, &res, true);
+}
+
+static void deadline_cb(uv_timer_t *t)
+{
+    struct request *r = t->data;
+    log_debug("resolution deadline passed");
+    request_fail(r, "resolution took too long");
+}
+
+static const struct sockaddr *outgoing_for(const struct config *cfg, int family)
+{
+    for (size_t i = 0; i < cfg->noutgoing; i++)
+        if (cfg->outgoing[i].ss.ss_family == family)
+            return (const struct sockaddr *)&cfg->outgoing[i].ss;
+    return NULL;
+}
+
+static void upstream_cb(void *arg, int status, const uint8_t *pkt, size_t len, unsigned rtt_ms)
+{
+    struct request *r = arg;
+    time_t now = worker_now();
+
+    r->out = NULL;
+    if (status == 0)
+        iter_answer(r->iq, pkt, len, rtt_ms, now);
+    else
+        iter_fail(r->iq, status == -ETIMEDOUT ? ITER_FAIL_TIMEOUT : ITER_FAIL_NETWORK, now);
+    request_run(r);
+}
+
+/* Steps the iterator until it has a query in flight or is done. */
+static void request_run(struct request *r)
+{
+    struct worker *w = r->w;
+    time_t now = worker_now();
+
+    for (;;) {
+        if (iter_step(r->iq, now, &r->send) != ITER_SEND) {
+            request_finish(r);
+            return;
+        }
+        int err = 0;
+        const struct sockaddr *bind = outgoing_for(r->env->cfg, r->send.server.ss_family);
+        r->out = outbound_start(&w->loop, &r->send, bind, &w->ostats, upstream_cb, r, &err);
+        if (r->out)
+            return;
+        /* No socket at all (e.g. no route for that family): tell the iterator
+         * and let it choose again, a bounded number of times. */
+        log_debug("cannot send upstream: %s", strerror(-err));
+        if (++r->send_failures > REQUEST_MAX_SEND_FAILURES) {
+            request_fail(r, "cannot send upstream queries");
+            return;
+        }
+        iter_fail(r->iq, ITER_FAIL_NETWORK, now);
+    }
+}
+
+static struct request *request_new(struct worker *w, uint64_t h, const uint8_t *qname, size_t qlen,
+                                   uint16_t qtype, uint16_t qclass)
+{
+    const struct config *cfg = w->env->cfg;
+    struct request *r;
+
+    if (w->nrequests >= cfg->max_outstanding || w->stopping)
+        return NULL;
+    if (!(r = calloc(1, sizeof *r)))
+        return NULL;
+    r->iq = iter_new(&w->env->iter, qname, qlen, qtype, qclass, worker_now());
+    if (!r->iq) {
+        free(r);
+        return NULL;
+    }
+    r->w = w;
+    r->env = w->env;
+    daemon_env_ref(r->env);
+    r->hash = h;
+    r->qtype = qtype;
+    r->qclass = qclass;
+    r->qname_len = qlen;
+    memcpy(r->qname, qname, qlen);
+    uv_timer_init(&w->loop, &r->deadline);
+    r->deadline.data = r;
+    uv_timer_start(&r->deadline, deadline_cb, cfg->query_deadline_ms, 0);
+    r->hnext = w->mesh[h & (MESH_BUCKETS - 1)];
+    w->mesh[h & (MESH_BUCKETS - 1)] = r;
+    r->next = w->requests;
+    if (w->requests)
+        w->requests->prev = r;
+    w->requests = r;
+    w->nrequests++;
+    atomic_store_explicit((_Atomic uint64_t *)&w->stats.requests_now, w->nrequests,
+                          memory_order_relaxed);
+    return r;
+}
+
+/* Refreshes a popular entry before it expires, with no client waiting. */
+static void prefetch(struct worker *w, const struct wire_query *q)
+{
+    uint64_t h = question_hash(w, q->qname_lc, q->qname_len, q->qtype, q->qclass);
+
+    if (mesh_find(w, h, q->qname_lc, q->qname_len, q->qtype, q->qclass))
+        return;
+    struct request *r = request_new(w, h, q->qname_lc, q->qname_len, q->qtype, q->qclass);
+    if (r) {
+        count(&w->stats.prefetches);
+        request_run(r);
+    }
+}
+
+/* A cache miss: join or start a resolution.  Returns an answer to send now
+ * only when we refuse to take the query on. */
+static size_t resolve(struct worker *w, const struct wire_query *q, const struct client *c,
+                      uint8_t *out, size_t cap)
+{
+    const struct config *cfg = w->env->cfg;
+    uint64_t h = question_hash(w, q->qname_lc, q->qname_len, q->qtype, q->qclass);
+    struct request *r = mesh_find(w, h, q->qname_lc, q->qname_len, q->qtype, q->qclass);
+    bool fresh = false;
+
+    if (r && r->nwaiters >= REQUEST_MAX_WAITERS) {
+        count(&w->stats.dropped);
+        return 0;
+    }
+    if (!client_inc(w, c, cfg->max_per_client)) {
+        count(&w->stats.dropped); /* RFC 8906 lets a busy server stay silent */
+        return 0;
+    }
+    struct waiter *wt = malloc(sizeof *wt);
+    if (!wt) {
+        client_dec(w, c);
+        return 0;
+    }
+    if (r) {
+        count(&w->stats.joined);
+    } else if ((r = request_new(w, h, q->qname_lc, q->qname_len, q->qtype, q->qclass))) {
+        fresh = true;
+    } else {
+        free(wt);
+        client_dec(w, c);
+        count(&w->stats.servfail);
+        return wire_reply_error(q, WIRE_SERVFAIL, WIRE_EDE_OTHER, "resolver busy",
+                                (uint16_t)cfg->edns_buffer_size, out, cap);
+    }
+    wt->c = *c;
+    wt->q = *q;
+    memcpy(wt->qpkt, q->pkt, q->question_end);
+    wt->q.pkt = wt->qpkt;
+    wt->q.len = q->question_end;
+    listener_client_hold(c);
+    wt->next = r->waiters;
+    r->waiters = wt;
+    r->nwaiters++;
+    if (fresh)
+        request_run(r);
+    return 0;
+}
+
+/* --- the pipeline ---------------------------------------------------------------*/
+
+static bool client_allowed(const struct config *cfg, const struct client *c)
+{
+    for (size_t i = 0; i < cfg->nclient_networks; i++)
+        if (config_net_contains(&cfg->client_networks[i], (const struct sockaddr *)&c->addr))
+            return true;
+    return false;
+}
+
+static size_t reply_error(struct worker *w, const struct wire_query *q, unsigned rcode,
+                          uint16_t ede, const char *text, uint8_t *out, size_t cap)
+{
+    count(&w->stats.answered);
+    return wire_reply_error(q, rcode, ede, text, (uint16_t)w->env->cfg->edns_buffer_size, out, cap);
+}
+
+size_t worker_query(struct worker *w, const uint8_t *pkt, size_t len, const struct client *c,
+                    uint8_t *out, size_t cap)
+{
+    const struct config *cfg = w->env->cfg;
+    struct wire_query q;
+
+    count(&w->stats.queries);
+    switch (wire_parse_query(pkt, len, &q)) {
+    case WIRE_OK:
+        break;
+    case WIRE_DROP:
+        count(&w->stats.dropped);
+        return 0;
+    case WIRE_BAD_FORMAT:
+        count(&w->stats.formerr);
+        return reply_error(w, &q, WIRE_FORMERR, WIRE_EDE_NONE, NULL, out, cap);
+    case WIRE_BAD_OPCODE:
+        count(&w->stats.notimp);
+        return reply_error(w, &q, WIRE_NOTIMP, WIRE_EDE_NONE, NULL, out, cap);
+    case WIRE_BAD_VERSION:
+        return reply_error(w, &q, WIRE_BADVERS, WIRE_EDE_NONE, NULL, out, cap);
+    }
+
+    /* Never an open resolver: only configured client networks. */
+    if (!client_allowed(cfg, c)) {
+        count(&w->stats.refused);
+        return reply_error(w, &q, WIRE_REFUSED, WIRE_EDE_PROHIBITED, NULL, out, cap);
+    }
+    if (q.qclass != WIRE_CLASS_IN || q.qtype == WIRE_TYPE_AXFR || q.qtype == WIRE_TYPE_IXFR) {
+        count(&w->stats.refused); /* no zones to transfer; only the Internet class */
+        return reply_error(w, &q, WIRE_REFUSED, WIRE_EDE_NONE, NULL, out, cap);
+    }
+    if (q.qtype == WIRE_TYPE_MAILA || q.qtype == WIRE_TYPE_MAILB) {
+        count(&w->stats.notimp);
+        return reply_error(w, &q, WIRE_NOTIMP, WIRE_EDE_NONE, NULL, out, cap);
+    }
+
+    size_t limit = c->tcp ? 65535 : wire_udp_limit(&q, (uint16_t)cfg->edns_buffer_size);
+    if (limit > cap)
+        limit = cap;
+    if (q.qtype == WIRE_TYPE_ANY) {
+        size_t n = wire_any_answer(&q, out, cap);
+        count(&w->stats.answered);
+        return n ? wire_finish_answer(&q, out, n, cap, limit, (uint16_t)cfg->edns_buffer_size,
+                                      WIRE_EDE_NONE, NULL)
+                 : 0;
+    }
+
+    struct cache_msg_hit hit;
+    int n = cache_msg_get(w->d->cache, q.qname_lc, q.qname_len, q.qtype, q.qclass, worker_now(),
+                          false, out, cap, &hit);
+    if (n > 0) {
+        count(&w->stats.cache_hits);
+        count(&w->stats.answered);
+        if (hit.prefetch_due && cfg->prefetch)
+            prefetch(w, &q);
+        return wire_finish_answer(&q, out, (size_t)n, cap, limit, (uint16_t)cfg->edns_buffer_size,
+                                  WIRE_EDE_NONE, NULL);
+    }
+    if (n == -ENOSPC) {
+        /* Cached, but bigger than a UDP answer can be: tell the client to
+         * come back over TCP. */
+        count(&w->stats.cache_hits);
+        size_t r = reply_error(w, &q, WIRE_NOERROR, WIRE_EDE_NONE, NULL, out, cap);
+        if (r)
+            wire_put16(out + 2, wire_get16(out + 2) | WIRE_TC);
+        return r;
+    }
+    count(&w->stats.cache_misses);
+    return resolve(w, &q, c, out, cap);
+}
+
+/* --- the thread -----------------------------------------------------------------*/
+
+static void close_handle_cb(uv_handle_t *h)
+{
+    (void)h;
+}
+
+static void worker_close_all(struct worker *w)
+{
+    if (w->closed)
+        return;
+    w->closed = true;
+    uv_close((uv_handle_t *)&w->wake, close_handle_cb);
+    uv_close((uv_handle_t *)&w->drain, close_handle_cb);
+}
+
+static void drain_cb(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+
+    /* Grace is over: fail what is still resolving (each frees itself). */
+    while (w->requests && !w->requests->finished)
+        request_fail(w->requests, "server shutting down");
+}
+
+static void worker_begin_stop(struct worker *w)
+{
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    for (unsigned i = 0; i < w->nlisteners; i++) {
+        listener_udp_close(w->udp[i]);
+        listener_tcp_close(w->tcp[i]);
+    }
+    if (w->nrequests == 0)
+        worker_close_all(w);
+    else
+        uv_timer_start(&w->drain, drain_cb, WORKER_DRAIN_MS, 0);
+}
+
+static void wake_cb(uv_async_t *a)
+{
+    struct worker *w = a->data;
+
+    if (atomic_exchange(&w->reload_pending, false)) {
+        struct daemon_env *e = daemon_env_get(w->d);
+        daemon_env_unref(w->env);
+        w->env = e;
+    }
+    if (atomic_load(&w->stop_pending))
+        worker_begin_stop(w);
+}
+
+struct worker *worker_new(struct daemon *d, unsigned id)
+{
+    struct worker *w = calloc(1, sizeof *w);
+
+    if (!w)
+        return NULL;
+    w->d = d;
+    w->id = id;
+    if (getrandom(w->hash_key, sizeof w->hash_key, 0) != sizeof w->hash_key ||
+        uv_loop_init(&w->loop) < 0) {
+        free(w);
+        return NULL;
+    }
+    uv_async_init(&w->loop, &w->wake, wake_cb);
+    w->wake.data = w;
+    uv_timer_init(&w->loop, &w->drain);
+    w->drain.data = w;
+    w->env = daemon_env_get(d);
+    return w;
+}
+
+int worker_add_listener(struct worker *w, int udp_fd, int tcp_fd)
+{
+    const struct config *cfg = w->env->cfg;
+    int rc;
+
+    if (w->nlisteners >= WORKER_MAX_LISTENERS) {
+        close(udp_fd);
+        close(tcp_fd);
+        return -E2BIG;
+    }
+    unsigned i = w->nlisteners;
+    if ((rc = listener_udp_start(w, &w->loop, udp_fd, &w->udp[i])) < 0) {
+        close(tcp_fd);
+        return rc;
+    }
+    if ((rc = listener_tcp_start(w, &w->loop, tcp_fd, cfg->tcp_max_connections,
+                                 cfg->tcp_idle_timeout_ms, &w->tcp[i])) < 0) {
+        listener_udp_close(w->udp[i]);
+        return rc;
+    }
+    w->nlisteners++;
+    return 0;
+}
+
+static void worker_thread(void *arg)
+{
+    struct worker *w = arg;
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+int worker_start(struct worker *w)
+{
+    int rc = uv_thread_create(&w->thread, worker_thread, w);
+    w->started = rc == 0;
+    return rc;
+}
+
+void worker_reload(struct worker *w)
+{
+    atomic_store(&w->reload_pending, true);
+    uv_async_send(&w->wake);
+}
+
+void worker_stop(struct worker *w)
+{
+    atomic_store(&w->stop_pending, true);
+    uv_async_send(&w->wake);
+}
+
+static void free_clients(struct worker *w)
+{
+    for (unsigned i = 0; i < CLIENT_BUCKETS; i++) {
+        while (w->clients[i]) {
+            struct client_count *c = w->clients[i];
+            w->clients[i] = c->next;
+            free(c);
+        }
+    }
+}
+
+void worker_join_free(struct worker *w)
+{
+    if (!w)
+        return;
+    if (w->started)
+        uv_thread_join(&w->thread);
+    /* Run here too: a worker that never started handles its stop request
+     * now, and close callbacks scheduled at the very end complete. */
+    uv_run(&w->loop, UV_RUN_DEFAULT);
+    if (uv_loop_close(&w->loop) != 0)
+        log_warning("worker %u: handles still open at exit", w->id);
+    daemon_env_unref(w->env);
+    free_clients(w);
+    free(w);
+}
+
+void worker_get_stats(const struct worker *w, struct worker_stats *out)
+{
+    const _Atomic uint64_t *src = (const _Atomic uint64_t *)&w->stats;
+    uint64_t *dst = (uint64_t *)out;
+
+    for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
+        dst[i] = atomic_load_explicit(&src[i], memory_order_relaxed);
+    out->upstream_sent = w->ostats.sent_udp + w->ostats.sent_tcp;
+    out->upstream_timeouts = w->ostats.timeouts;
+    out->upstream_errors = w->ostats.errors;
+}
