@@ -1,0 +1,1647 @@
+/*
+ * iterator.c - iterative resolution from the root (RFC 1034 section 5.3.3),
+ * as a state machine that does no I/O.
+ *
+ * One iter_query holds a small stack of goals.  Goal 0 is the client's
+ * question; a goal above it is a sub-resolution for the address of a
+ * glueless NS name (RFC 1034 5.3.3 step 2, "start a query for the
+ * address").  Only the top goal runs; the one below waits in GS_SUBGOAL.
+ * Each goal walks the states of enum goal_state; iter_step() runs states
+ * until a query must be sent or goal 0 is done, iter_answer()/iter_fail()
+ * move the top goal out of GS_WAIT.
+ *
+ * What comes back from servers is checked (QR, opcode, question), scrubbed
+ * (bailiwick: only records at or below the zone cut of the server that sent
+ * them, Unbound's rule, also for additional-section addresses), classified
+ * (answer, referral, NXDOMAIN, NODATA, lame, error) and only then cached,
+ * with the RFC 2181 section 5.4.1 trust of where it came from.
+ *
+ * Bounds: ITER_MAX_DEPTH goals, ITER_MAX_ADDRS servers per cut, the
+ * configured max-referrals / max-cname-chain / max-upstream-queries (which end
+ * the query with SERVFAIL and an EDE naming the limit), ITER_MAX_TIMEOUTS
+ * timeouts, ITER_MAX_TRANSITIONS state changes per iter_step.
+ *
+ * Not here: sockets, timers, the overall deadline (worker.c does those),
+ * DNSSEC.  The message cache is read only for CNAME targets and sub-goals
+ * in practice: the worker looks up the client's question before it calls
+ * iter_new.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iterator.h"
+
+#define ITER_MAX_DEPTH 6          /* goal 0 + 5 nested glueless look-ups */
+#define ITER_MAX_ADDRS 32         /* server addresses per zone cut */
+#define ITER_MAX_NS 16            /* NS names per zone cut we consider */
+#define ITER_MAX_QMIN_STEPS 10    /* RFC 9156 section 2.3 MAX_MINIMISE_COUNT */
+#define ITER_MAX_TIMEOUTS 12      /* retry budget: timeouts per iter_query */
+#define ITER_MAX_TRANSITIONS 1024 /* per iter_step: a bug must not spin */
+#define ITER_MAX_ANSWER_RRS 256   /* answer chain bound */
+#define ITER_EDNS_SIZE 1232       /* DNS flag day 2020 */
+#define ITER_MSGBUF 65535
+#define ITER_EDE_NONE 0xffff
+#define ITER_EDE_OTHER 0              /* RFC 8914 section 4.1 */
+#define ITER_EDE_NO_REACHABLE_AUTH 22 /* RFC 8914 section 4.23 */
+
+enum goal_state {
+    /* RFC 1034 5.3.3 step 1: "See if the answer is in local information"
+     * (RRset cache, then message cache for negatives), following cached
+     * CNAMEs; then step 2: find where to ask (a forward zone, the deepest
+     * cached NS set with usable servers, or priming). */
+    GS_INIT,
+    /* RFC 8109 section 3: no root NS set cached; ask a root hint for
+     * ". NS" before anything else. */
+    GS_PRIME,
+    /* RFC 1034 5.3.3 step 3: send to the best server of SLIST (lowest
+     * smoothed RTT, skipping down and lame ones), with the QNAME minimised
+     * per RFC 9156 section 3.  No server left: resolve a glueless NS name
+     * (step 2 again) or fail. */
+    GS_QUERY,
+    /* A query is outstanding; iter_answer runs step 4 (analyse the
+     * response), iter_fail handles a timeout (RFC 1035 section 7.2). */
+    GS_WAIT,
+    /* Waiting for the sub-goal above on the stack (the address of an NS
+     * name).  Never the top goal. */
+    GS_SUBGOAL,
+    /* Step 4 reached an end: an answer, NXDOMAIN/NODATA, or failure. */
+    GS_DONE,
+};
+
+struct iter_addr {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    bool failed; /* timed out, errored or lame for this goal: not asked again */
+};
+
+struct iter_goal {
+    enum goal_state st;
+    ldns_rdf *qname0; /* the question this goal answers */
+    ldns_rdf *sname;  /* SNAME: moves along CNAME/DNAME */
+    uint16_t qtype, qclass;
+
+    /* The zone cut and SLIST (RFC 1034 5.3.3 step 2). */
+    ldns_rdf *zone;      /* NULL until GS_INIT found one */
+    ldns_rr_list *nsset; /* NS RRset of zone (owned); NULL for forwards */
+    struct iter_addr addrs[ITER_MAX_ADDRS];
+    size_t naddrs;
+    bool ns_asked_a[ITER_MAX_NS], ns_asked_aaaa[ITER_MAX_NS];
+    bool forward;  /* zone is a forward zone: RD=1, no bailiwick walk */
+    bool priming;  /* the outstanding query is ". NS" */
+    uint16_t port; /* 53, or the forwarder's */
+
+    /* RFC 9156 state. */
+    bool qmin_off;        /* full QNAME from now on (fallbacks, RFC 9156 2.3) */
+    unsigned qmin_labels; /* labels of the next minimised name */
+    unsigned qmin_steps;
+
+    /* The outstanding query. */
+    ldns_rdf *asked;
+    uint16_t asked_type;
+    int cur;         /* index in addrs */
+    int force;       /* -1, or the address to ask next (TC or fallback retry) */
+    bool tcp;        /* next/outstanding query over TCP */
+    unsigned cnames; /* CNAME/DNAME steps of this goal */
+
+    /* The outcome (GS_DONE). */
+    uint8_t rcode;
+    bool all_failed;
+    bool final_found;    /* the chain ends in the RRset asked for */
+    ldns_rr_list *chain; /* CNAME/DNAME chain + final RRset (owned) */
+    ldns_rr_list *soa;   /* SOA for NXDOMAIN/NODATA (owned) */
+};
+
+struct iter_query {
+    const struct iter_env *env;
+    uint8_t qname[255];
+    size_t qname_len;
+    uint16_t qtype, qclass;
+
+    struct iter_goal *goals[ITER_MAX_DEPTH];
+    size_t ngoals;
+
+    ldns_rr_list *root_ns, *root_addrs; /* from priming, should the cache drop them */
+    uint8_t *msgbuf;                    /* for cache_msg_get; ITER_MSGBUF bytes */
+    struct iter_send last;              /* the outstanding query, for a repeated step */
+    struct iter_stats stats;
+    unsigned timeouts;
+    unsigned scrubbed; /* records dropped for bailiwick or section */
+
+    bool finished;
+    struct iter_result res;
+    uint8_t *wire;
+    char ede_buf[96];
+};
+
+/* What one response contained after scrubbing: borrowed RRs of the packet. */
+struct scrubbed {
+    ldns_rr_list *an, *ns, *ar;
+};
+
+enum chain_result {
+    CHAIN_NONE,    /* nothing about SNAME in the answer */
+    CHAIN_FINAL,   /* the chain ends in the RRset asked for */
+    CHAIN_PARTIAL, /* CNAME/DNAME steps, target data missing */
+    CHAIN_LIMIT,   /* max-cname-chain exceeded (query aborted) */
+};
+
+/* --- Names -------------------------------------------------------------- */
+
+static bool bytes_caseeq(const uint8_t *a, const uint8_t *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint8_t x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (uint8_t)(x + 32);
+        if (y >= 'A' && y <= 'Z')
+            y = (uint8_t)(y + 32);
+        if (x != y)
+            return false;
+    }
+    return true;
+}
+
+/* Label lengths are < 64, so they never meet the letters in the case fold. */
+static bool name_eq(const ldns_rdf *a, const ldns_rdf *b)
+{
+    return a && b && ldns_rdf_size(a) == ldns_rdf_size(b) &&
+           bytes_caseeq(ldns_rdf_data(a), ldns_rdf_data(b), ldns_rdf_size(a));
+}
+
+/* name is zone or below it: walk name's labels until the rest is as long as
+ * zone, then compare. */
+static bool wire_at_or_below(const uint8_t *n, size_t nl, const uint8_t *z, size_t zl)
+{
+    size_t off = 0;
+    while (off < nl && nl - off >= zl) {
+        if (nl - off == zl)
+            return bytes_caseeq(n + off, z, zl);
+        uint8_t l = n[off];
+        if (l == 0 || l > 63)
+            return false;
+        off += 1u + l;
+    }
+    return false;
+}
+
+static bool name_at_or_below(const ldns_rdf *name, const ldns_rdf *zone)
+{
+    return name && zone && ldns_rdf_get_type(name) == LDNS_RDF_TYPE_DNAME &&
+           wire_at_or_below(ldns_rdf_data(name), ldns_rdf_size(name), ldns_rdf_data(zone),
+                            ldns_rdf_size(zone));
+}
+
+static bool name_below(const ldns_rdf *name, const ldns_rdf *zone)
+{
+    return name_at_or_below(name, zone) && !name_eq(name, zone);
+}
+
+/* The last `labels` labels of name (a new rdf), or NULL. */
+static ldns_rdf *name_suffix(const ldns_rdf *name, unsigned labels)
+{
+    unsigned count = ldns_dname_label_count(name);
+    const uint8_t *d = ldns_rdf_data(name);
+    size_t off = 0, size = ldns_rdf_size(name);
+    if (labels > count)
+        return NULL;
+    for (unsigned i = 0; i < count - labels && off < size; i++)
+        off += 1u + d[off];
+    if (off >= size)
+        return NULL;
+    ldns_rdf *out = ldns_dname_new_frm_data((uint16_t)(size - off), d + off);
+    if (out)
+        ldns_dname2canonical(out);
+    return out;
+}
+
+/* A copy of name in lower case, or NULL. */
+static ldns_rdf *name_copy(const ldns_rdf *name)
+{
+    ldns_rdf *out = name ? ldns_rdf_clone(name) : NULL;
+    if (out)
+        ldns_dname2canonical(out);
+    return out;
+}
+
+/* RFC 6672 section 2.2: replace the DNAME owner suffix of name with the
+ * target.  NULL when the result would exceed 255 octets. */
+static ldns_rdf *name_dname_subst(const ldns_rdf *name, const ldns_rdf *owner,
+                                  const ldns_rdf *target)
+{
+    size_t prefix = ldns_rdf_size(name) - ldns_rdf_size(owner);
+    size_t total = prefix + ldns_rdf_size(target);
+    uint8_t buf[255];
+    if (total > sizeof(buf))
+        return NULL;
+    memcpy(buf, ldns_rdf_data(name), prefix);
+    memcpy(buf + prefix, ldns_rdf_data(target), ldns_rdf_size(target));
+    ldns_rdf *out = ldns_dname_new_frm_data((uint16_t)total, buf);
+    if (out)
+        ldns_dname2canonical(out);
+    return out;
+}
+
+static const ldns_rdf *rr_target(const ldns_rr *rr)
+{
+    const ldns_rdf *t = ldns_rr_rd_count(rr) > 0 ? ldns_rr_rdf(rr, 0) : NULL;
+    return t && ldns_rdf_get_type(t) == LDNS_RDF_TYPE_DNAME ? t : NULL;
+}
+
+/* --- Addresses ------------------------------------------------------------ */
+
+/* Fills ss from an A or AAAA record.  False for anything else. */
+static bool addr_from_rr(const ldns_rr *rr, uint16_t port, struct sockaddr_storage *ss,
+                         socklen_t *len)
+{
+    const ldns_rdf *rd = ldns_rr_rd_count(rr) > 0 ? ldns_rr_rdf(rr, 0) : NULL;
+    memset(ss, 0, sizeof(*ss));
+    if (!rd)
+        return false;
+    if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_A && ldns_rdf_size(rd) == 4) {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons(port);
+        memcpy(&s4->sin_addr, ldns_rdf_data(rd), 4);
+        *len = sizeof(*s4);
+        return true;
+    }
+    if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_AAAA && ldns_rdf_size(rd) == 16) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons(port);
+        memcpy(&s6->sin6_addr, ldns_rdf_data(rd), 16);
+        *len = sizeof(*s6);
+        return true;
+    }
+    return false;
+}
+
+static bool addr_is_loopback(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+        return a[0] == 127;
+    }
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    if (IN6_IS_ADDR_LOOPBACK(a6))
+        return true;
+    return IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127;
+}
+
+static bool addr_is_unusable(const struct sockaddr_storage *ss)
+{
+    if (ss->ss_family == AF_INET) {
+        const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+        return a[0] == 0 || a[0] >= 224; /* "this network", multicast, reserved */
+    }
+    const struct in6_addr *a6 = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+    return IN6_IS_ADDR_UNSPECIFIED(a6) || IN6_IS_ADDR_MULTICAST(a6);
+}
+
+/* cfg->ipv4/ipv6, and never loopback unless query_loopback (a referral
+ * must not make us query ourselves).  check_loopback is false for forwarders
+ * the operator named. */
+static bool addr_allowed(const struct config *cfg, const struct sockaddr_storage *ss,
+                         bool check_loopback)
+{
+    if (ss->ss_family == AF_INET && !cfg->ipv4)
+        return false;
+    if (ss->ss_family == AF_INET6 && !cfg->ipv6)
+        return false;
+    if (ss->ss_family != AF_INET && ss->ss_family != AF_INET6)
+        return false;
+    if (check_loopback && !cfg->query_loopback && addr_is_loopback(ss))
+        return false;
+    return check_loopback ? !addr_is_unusable(ss) : true;
+}
+
+/* Adds ss to the goal's SLIST unless present or full.  True if added. */
+static bool goal_add_sockaddr(struct iter_goal *g, const struct sockaddr_storage *ss, socklen_t len)
+{
+    for (size_t i = 0; i < g->naddrs; i++)
+        if (g->addrs[i].len == len && memcmp(&g->addrs[i].ss, ss, len) == 0)
+            return false;
+    if (g->naddrs >= ITER_MAX_ADDRS)
+        return false;
+    struct iter_addr *a = &g->addrs[g->naddrs++];
+    memset(a, 0, sizeof(*a));
+    memcpy(&a->ss, ss, len);
+    a->len = len;
+    return true;
+}
+
+static bool goal_add_addr_rr(const struct iter_query *q, struct iter_goal *g, const ldns_rr *rr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    if (!addr_from_rr(rr, g->port, &ss, &len) || !addr_allowed(q->env->cfg, &ss, true))
+        return false;
+    return goal_add_sockaddr(g, &ss, len);
+}
+
+/* Adds the cached A/AAAA of name.  True if anything new was added. */
+static bool goal_add_cached_addrs(const struct iter_query *q, struct iter_goal *g,
+                                  const ldns_rdf *name, time_t now)
+{
+    static const ldns_rr_type types[] = {LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA};
+    bool added = false;
+    for (size_t t = 0; t < 2; t++) {
+        ldns_rr_list *l = cache_rrset_get(q->env->cache, name, types[t], now, NULL);
+        for (size_t i = 0; l && i < ldns_rr_list_rr_count(l); i++)
+            added |= goal_add_addr_rr(q, g, ldns_rr_list_rr(l, i));
+        ldns_rr_list_deep_free(l);
+    }
+    return added;
+}
+
+/* --- Goals ---------------------------------------------------------------- */
+
+static void goal_clear_cut(struct iter_goal *g)
+{
+    ldns_rdf_deep_free(g->zone);
+    ldns_rr_list_deep_free(g->nsset);
+    g->zone = NULL;
+    g->nsset = NULL;
+    g->naddrs = 0;
+    memset(g->ns_asked_a, 0, sizeof(g->ns_asked_a));
+    memset(g->ns_asked_aaaa, 0, sizeof(g->ns_asked_aaaa));
+    g->forward = g->priming = false;
+    g->port = 53;
+    g->force = -1;
+    g->tcp = false;
+    g->qmin_labels = 0;
+}
+
+static void goal_free(struct iter_goal *g)
+{
+    if (!g)
+        return;
+    goal_clear_cut(g);
+    ldns_rdf_deep_free(g->qname0);
+    ldns_rdf_deep_free(g->sname);
+    ldns_rdf_deep_free(g->asked);
+    ldns_rr_list_deep_free(g->chain);
+    ldns_rr_list_deep_free(g->soa);
+    free(g);
+}
+
+static struct iter_goal *goal_new(const ldns_rdf *name, uint16_t qtype, uint16_t qclass)
+{
+    struct iter_goal *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->qname0 = name_copy(name);
+    g->sname = name_copy(name);
+    g->chain = ldns_rr_list_new();
+    g->soa = ldns_rr_list_new();
+    g->qtype = qtype;
+    g->qclass = qclass;
+    g->st = GS_INIT;
+    g->force = -1;
+    g->port = 53;
+    if (!g->qname0 || !g->sname || !g->chain || !g->soa) {
+        goal_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* Sets the zone cut: zone and its NS set (both copied). */
+static int goal_set_cut(struct iter_goal *g, const ldns_rdf *zone, const ldns_rr_list *nsset)
+{
+    /* Copy first: zone or nsset may be the goal's own. */
+    ldns_rdf *z = name_copy(zone);
+    ldns_rr_list *ns = nsset ? ldns_rr_list_clone(nsset) : NULL;
+    goal_clear_cut(g);
+    g->zone = z;
+    g->nsset = ns;
+    if (!g->zone || (nsset && !g->nsset))
+        return -ENOMEM;
+    g->qmin_labels = ldns_dname_label_count(g->zone) + 1u;
+    return 0;
+}
+
+static void goal_done(struct iter_goal *g, uint8_t rcode)
+{
+    g->rcode = rcode;
+    g->st = GS_DONE;
+}
+
+static struct iter_goal *top(struct iter_query *q)
+{
+    return q->goals[q->ngoals - 1];
+}
+
+/* Copies rr onto list.  -ENOMEM. */
+static int list_push_copy(ldns_rr_list *list, const ldns_rr *rr)
+{
+    if (ldns_rr_list_rr_count(list) >= ITER_MAX_ANSWER_RRS)
+        return 0; /* bounded; the rest is dropped */
+    ldns_rr *c = ldns_rr_clone(rr);
+    if (!c || !ldns_rr_list_push_rr(list, c)) {
+        ldns_rr_free(c);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* --- Finishing -------------------------------------------------------------*/
+
+/* Builds a response in the message-cache form (iterator.h): ID 0, QR|RA,
+ * the lower-case question, answer = chain, authority = soa.  The caller
+ * frees *wire with free(). */
+static int build_wire(const ldns_rdf *qname, uint16_t qtype, uint16_t qclass, uint8_t rcode,
+                      const ldns_rr_list *chain, const ldns_rr_list *soa, uint8_t **wire,
+                      size_t *len)
+{
+    int rc = -ENOMEM;
+    ldns_pkt *p = ldns_pkt_new();
+    ldns_rr *question = ldns_rr_new();
+    if (!p || !question)
+        goto out;
+    ldns_pkt_set_id(p, 0);
+    ldns_pkt_set_qr(p, true);
+    ldns_pkt_set_ra(p, true);
+    ldns_pkt_set_opcode(p, LDNS_PACKET_QUERY);
+    ldns_pkt_set_rcode(p, rcode);
+    ldns_rr_set_owner(question, name_copy(qname));
+    ldns_rr_set_type(question, qtype);
+    ldns_rr_set_class(question, qclass);
+    ldns_rr_set_question(question, true);
+    if (!ldns_rr_owner(question) || !ldns_pkt_push_rr(p, LDNS_SECTION_QUESTION, question))
+        goto out;
+    question = NULL; /* owned by p */
+    for (size_t i = 0; chain && i < ldns_rr_list_rr_count(chain); i++) {
+        ldns_rr *c = ldns_rr_clone(ldns_rr_list_rr(chain, i));
+        if (!c || !ldns_pkt_push_rr(p, LDNS_SECTION_ANSWER, c)) {
+            ldns_rr_free(c);
+            goto out;
+        }
+    }
+    for (size_t i = 0; soa && i < ldns_rr_list_rr_count(soa); i++) {
+        ldns_rr *c = ldns_rr_clone(ldns_rr_list_rr(soa, i));
+        if (!c || !ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, c)) {
+            ldns_rr_free(c);
+            goto out;
+        }
+    }
+    if (ldns_pkt2wire(wire, p, len) == LDNS_STATUS_OK)
+        rc = 0;
+out:
+    ldns_rr_free(question);
+    ldns_pkt_free(p);
+    return rc;
+}
+
+static void iter_set_servfail(struct iter_query *q, bool upstream_failed, uint16_t ede,
+                              const char *text)
+{
+    ldns_rdf *qn = ldns_dname_new_frm_data((uint16_t)q->qname_len, q->qname);
+    free(q->wire);
+    q->wire = NULL;
+    memset(&q->res, 0, sizeof(q->res));
+    if (qn && build_wire(qn, q->qtype, q->qclass, LDNS_RCODE_SERVFAIL, NULL, NULL, &q->wire,
+                         &q->res.len) < 0)
+        q->wire = NULL;
+    ldns_rdf_deep_free(qn);
+    q->res.wire = q->wire;
+    q->res.len = q->wire ? q->res.len : 0;
+    q->res.rcode = LDNS_RCODE_SERVFAIL;
+    q->res.cacheable = false;
+    q->res.upstream_failed = upstream_failed;
+    q->res.ede_code = ede;
+    if (text) {
+        snprintf(q->ede_buf, sizeof(q->ede_buf), "%s", text);
+        q->res.ede_text = q->ede_buf;
+    }
+    q->finished = true;
+}
+
+/* Ends the whole query on a limit: SERVFAIL, EDE 0 naming the limit. */
+static void iter_abort(struct iter_query *q, const char *limit)
+{
+    char text[80];
+    snprintf(text, sizeof(text), "%s exceeded", limit);
+    iter_set_servfail(q, false, ITER_EDE_OTHER, text);
+}
+
+/* Goal 0 is done: its outcome becomes the result. */
+static void iter_finish(struct iter_query *q)
+{
+    struct iter_goal *g = q->goals[0];
+    if (g->rcode == LDNS_RCODE_SERVFAIL) {
+        iter_set_servfail(q, g->all_failed,
+                          g->all_failed ? ITER_EDE_NO_REACHABLE_AUTH : ITER_EDE_NONE,
+                          g->all_failed ? "No Reachable Authority" : NULL);
+        return;
+    }
+    ldns_rdf *qn = ldns_dname_new_frm_data((uint16_t)q->qname_len, q->qname);
+    size_t len = 0;
+    bool negative = !g->final_found;
+    int rc = qn ? build_wire(qn, q->qtype, q->qclass, g->rcode, g->chain, negative ? g->soa : NULL,
+                             &q->wire, &len)
+                : -ENOMEM;
+    ldns_rdf_deep_free(qn);
+    if (rc < 0) {
+        iter_set_servfail(q, false, ITER_EDE_OTHER, "out of memory");
+        return;
+    }
+    memset(&q->res, 0, sizeof(q->res));
+    q->res.wire = q->wire;
+    q->res.len = len;
+    q->res.rcode = g->rcode;
+    q->res.ede_code = ITER_EDE_NONE;
+    /* Negative answers need their SOA for the negative TTL (RFC 2308 5). */
+    q->res.cacheable = (g->rcode == LDNS_RCODE_NOERROR || g->rcode == LDNS_RCODE_NXDOMAIN) &&
+                       (!negative || ldns_rr_list_rr_count(g->soa) > 0);
+    q->finished = true;
+}
+
+/* --- Caching what we keep ------------------------------------------------- */
+
+/* Stores each RRset of list (RRs grouped by owner, type, class) with trust.
+ * Only types in `types` (0-terminated; NULL for all). */
+static void cache_rrsets(struct iter_query *q, const ldns_rr_list *list, enum cache_trust trust,
+                         const ldns_rr_type *types, time_t now)
+{
+    size_t n = ldns_rr_list_rr_count(list);
+    for (size_t i = 0; i < n; i++) {
+        ldns_rr *rr = ldns_rr_list_rr(list, i);
+        bool wanted = !types, first = true;
+        for (size_t t = 0; types && types[t] && !wanted; t++)
+            wanted = ldns_rr_get_type(rr) == types[t];
+        /* Skip RRs whose RRset an earlier RR already stored. */
+        for (size_t j = 0; j < i && first; j++) {
+            ldns_rr *o = ldns_rr_list_rr(list, j);
+            first = !(ldns_rr_get_type(o) == ldns_rr_get_type(rr) &&
+                      name_eq(ldns_rr_owner(o), ldns_rr_owner(rr)));
+        }
+        if (!wanted || !first)
+            continue;
+        ldns_rr_list *set = ldns_rr_list_new();
+        for (size_t j = i; set && j < n; j++) {
+            ldns_rr *o = ldns_rr_list_rr(list, j);
+            if (ldns_rr_get_type(o) == ldns_rr_get_type(rr) &&
+                ldns_rr_get_class(o) == ldns_rr_get_class(rr) &&
+                name_eq(ldns_rr_owner(o), ldns_rr_owner(rr)))
+                ldns_rr_list_push_rr(set, o);
+        }
+        if (set)
+            cache_rrset_put(q->env->cache, set, trust, now);
+        ldns_rr_list_free(set); /* shallow: the RRs belong to list */
+    }
+}
+
+/* --- Where to ask (GS_INIT, GS_PRIME) ------------------------------------- */
+
+/* The longest forward zone that sname is at or below, or NULL. */
+static const struct config_forward *find_forward(const struct config *cfg, const ldns_rdf *sname)
+{
+    const struct config_forward *best = NULL;
+    for (size_t i = 0; i < cfg->nforwards; i++) {
+        const struct config_forward *f = &cfg->forwards[i];
+        if (f->zone_wire_len == 0 || f->zone_wire_len > sizeof(f->zone_wire))
+            continue;
+        if (!wire_at_or_below(ldns_rdf_data(sname), ldns_rdf_size(sname), f->zone_wire,
+                              f->zone_wire_len))
+            continue;
+        if (!best || f->zone_wire_len > best->zone_wire_len)
+            best = f;
+    }
+    return best;
+}
+
+static int goal_use_forward(struct iter_query *q, struct iter_goal *g,
+                            const struct config_forward *f)
+{
+    ldns_rdf *zone = ldns_dname_new_frm_data((uint16_t)f->zone_wire_len, f->zone_wire);
+    int rc = zone ? goal_set_cut(g, zone, NULL) : -ENOMEM;
+    ldns_rdf_deep_free(zone);
+    if (rc < 0)
+        return rc;
+    g->forward = true;
+    for (size_t i = 0; i < f->nservers; i++) {
+        const struct config_sockaddr *s = &f->servers[i];
+        if (s->len <= sizeof(s->ss) && addr_allowed(q->env->cfg, &s->ss, false))
+            goal_add_sockaddr(g, &s->ss, s->len);
+    }
+    return 0;
+}
+
+/* Whether the cut can lead anywhere: an address, or an NS name outside the
+ * zone that a sub-goal could resolve.  An NS name at or below the zone with
+ * no address is a dead end (its glue is needed). */
+static bool goal_cut_usable(const struct iter_goal *g)
+{
+    if (g->naddrs > 0)
+        return true;
+    for (size_t i = 0; g->nsset && i < ldns_rr_list_rr_count(g->nsset); i++) {
+        const ldns_rdf *t = rr_target(ldns_rr_list_rr(g->nsset, i));
+        if (t && !name_at_or_below(t, g->zone))
+            return true;
+    }
+    return false;
+}
+
+static void goal_add_ns_addrs(const struct iter_query *q, struct iter_goal *g, time_t now)
+{
+    for (size_t i = 0; g->nsset && i < ldns_rr_list_rr_count(g->nsset) && i < ITER_MAX_NS; i++) {
+        const ldns_rdf *t = rr_target(ldns_rr_list_rr(g->nsset, i));
+        if (t)
+            goal_add_cached_addrs(q, g, t, now);
+    }
+}
+
+/* RFC 1034 5.3.3 step 2: the deepest cached NS set at or above SNAME that
+ * can be used.  1 found, 0 none (prime), negative errno. */
+static int goal_find_cut(struct iter_query *q, struct iter_goal *g, time_t now)
+{
+    ldns_rdf *name = name_copy(g->sname);
+    /* DS lives on the parent side of a cut (RFC 4035 section 3.1.4.1). */
+    if (name && g->qtype == LDNS_RR_TYPE_DS && ldns_dname_label_count(name) > 0) {
+        ldns_rdf *up = ldns_dname_left_chop(name);
+        ldns_rdf_deep_free(name);
+        name = up;
+    }
+    while (name) {
+        ldns_rr_list *ns = cache_rrset_get(q->env->cache, name, LDNS_RR_TYPE_NS, now, NULL);
+        if (!ns && ldns_dname_label_count(name) == 0 && q->root_ns)
+            ns = ldns_rr_list_clone(q->root_ns);
+        if (ns) {
+            int rc = goal_set_cut(g, name, ns);
+            ldns_rr_list_deep_free(ns);
+            if (rc < 0) {
+                ldns_rdf_deep_free(name);
+                return rc;
+            }
+            goal_add_ns_addrs(q, g, now);
+            if (ldns_dname_label_count(name) == 0 && q->root_addrs)
+                for (size_t i = 0; i < ldns_rr_list_rr_count(q->root_addrs); i++)
+                    goal_add_addr_rr(q, g, ldns_rr_list_rr(q->root_addrs, i));
+            if (goal_cut_usable(g)) {
+                ldns_rdf_deep_free(name);
+                return 1;
+            }
+            goal_clear_cut(g);
+        }
+        ldns_rdf *up = ldns_dname_label_count(name) > 0 ? ldns_dname_left_chop(name) : NULL;
+        ldns_rdf_deep_free(name);
+        name = up;
+    }
+    return 0;
+}
+
+/* Takes a cached message for (sname, qtype) into the goal: its answer
+ * records join the chain, its SOA the authority.  1 taken, 0 none. */
+static int goal_from_msg_cache(struct iter_query *q, struct iter_goal *g, time_t now)
+{
+    struct cache_msg_hit hit;
+    if (!q->msgbuf && !(q->msgbuf = malloc(ITER_MSGBUF)))
+        return 0;
+    int n = cache_msg_get(q->env->cache, ldns_rdf_data(g->sname), ldns_rdf_size(g->sname), g->qtype,
+                          g->qclass, now, false, q->msgbuf, ITER_MSGBUF, &hit);
+    ldns_pkt *p = NULL;
+    if (n <= 0 || ldns_wire2pkt(&p, q->msgbuf, (size_t)n) != LDNS_STATUS_OK)
+        return 0;
+    uint8_t rcode = ldns_pkt_get_rcode(p);
+    if (rcode != LDNS_RCODE_NOERROR && rcode != LDNS_RCODE_NXDOMAIN) {
+        ldns_pkt_free(p);
+        return 0;
+    }
+    ldns_rr_list *an = ldns_pkt_answer(p), *ns = ldns_pkt_authority(p);
+    for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++)
+        list_push_copy(g->chain, ldns_rr_list_rr(an, i));
+    for (size_t i = 0; i < ldns_rr_list_rr_count(ns); i++)
+        if (ldns_rr_get_type(ldns_rr_list_rr(ns, i)) == LDNS_RR_TYPE_SOA)
+            list_push_copy(g->soa, ldns_rr_list_rr(ns, i));
+    ldns_pkt_free(p);
+    g->final_found = rcode == LDNS_RCODE_NOERROR && ldns_rr_list_rr_count(g->soa) == 0 &&
+                     ldns_rr_list_rr_count(g->chain) > 0;
+    goal_done(g, rcode);
+    return 1;
+}
+
+/* Whether a cached RRset may answer a client (RFC 2181 5.4.1: never glue or
+ * referral data). */
+static ldns_rr_list *cache_get_answer(struct iter_query *q, const ldns_rdf *name, ldns_rr_type type,
+                                      time_t now)
+{
+    enum cache_trust trust = CACHE_TRUST_GLUE;
+    ldns_rr_list *l = cache_rrset_get(q->env->cache, name, type, now, &trust);
+    if (l && trust < CACHE_TRUST_ANSWER) {
+        ldns_rr_list_deep_free(l);
+        return NULL;
+    }
+    return l;
+}
+
+static void goal_append_list(struct iter_goal *g, const ldns_rr_list *l)
+{
+    for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++)
+        list_push_copy(g->chain, ldns_rr_list_rr(l, i));
+}
+
+/* Moves SNAME to target (a CNAME/DNAME step).  False on the chain limit,
+ * which aborts the query. */
+static bool goal_step_alias(struct iter_query *q, struct iter_goal *g, const ldns_rdf *target)
+{
+    g->cnames++;
+    q->stats.cname_followed++;
+    if (g->cnames > q->env->cfg->max_cname) {
+        iter_abort(q, "max-cname-chain");
+        return false;
+    }
+    ldns_rdf *t = name_copy(target);
+    if (!t) {
+        iter_abort(q, "memory");
+        return false;
+    }
+    ldns_rdf_deep_free(g->sname);
+    g->sname = t;
+    g->qmin_off = false;
+    g->qmin_steps = 0;
+    return true;
+}
+
+/* RFC 1034 5.3.3 step 1, bounded by max-cname-chain.  1 goal done, 0 not in
+ * cache, -1 aborted. */
+static int goal_from_cache(struct iter_query *q, struct iter_goal *g, time_t now)
+{
+    for (;;) {
+        ldns_rr_list *l = cache_get_answer(q, g->sname, g->qtype, now);
+        if (l) {
+            goal_append_list(g, l);
+            ldns_rr_list_deep_free(l);
+            g->final_found = true;
+            goal_done(g, LDNS_RCODE_NOERROR);
+            return 1;
+        }
+        if (g->qtype != LDNS_RR_TYPE_CNAME &&
+            (l = cache_get_answer(q, g->sname, LDNS_RR_TYPE_CNAME, now))) {
+            const ldns_rdf *t = rr_target(ldns_rr_list_rr(l, 0));
+            bool ok = t != NULL;
+            if (ok) {
+                goal_append_list(g, l);
+                ok = goal_step_alias(q, g, t);
+            }
+            ldns_rr_list_deep_free(l);
+            if (!ok)
+                return q->finished ? -1 : 0;
+            continue;
+        }
+        return goal_from_msg_cache(q, g, now);
+    }
+}
+
+/* GS_INIT. */
+static void goal_init(struct iter_query *q, struct iter_goal *g, time_t now)
+{
+    int rc = goal_from_cache(q, g, now);
+    if (rc != 0)
+        return;
+    const struct config_forward *f = find_forward(q->env->cfg, g->sname);
+    if (f) {
+        if (goal_use_forward(q, g, f) < 0)
+            iter_abort(q, "memory");
+        else
+            g->st = GS_QUERY;
+        return;
+    }
+    rc = goal_find_cut(q, g, now);
+    if (rc < 0)
+        iter_abort(q, "memory");
+    else
+        g->st = rc > 0 ? GS_QUERY : GS_PRIME;
+}
+
+/* GS_PRIME: the hints become the SLIST of the root; the query is ". NS". */
+static void goal_prime(struct iter_query *q, struct iter_goal *g)
+{
+    ldns_rdf *root = ldns_dname_new_frm_str(".");
+    const struct hints *h = q->env->hints;
+    int rc = root ? goal_set_cut(g, root, h ? h->ns : NULL) : -ENOMEM;
+    ldns_rdf_deep_free(root);
+    if (rc < 0) {
+        iter_abort(q, "memory");
+        return;
+    }
+    for (size_t i = 0; h && h->addrs && i < ldns_rr_list_rr_count(h->addrs); i++)
+        goal_add_addr_rr(q, g, ldns_rr_list_rr(h->addrs, i));
+    g->priming = true;
+    g->st = GS_QUERY;
+}
+
+/* --- Sending (GS_QUERY) --------------------------------------------------- */
+
+/* The best address: not failed, not down, not lame for the zone; lowest
+ * smoothed RTT (unknown ones rank low so each gets tried), random among
+ * equals.  -1 when none is left. */
+static int goal_pick_server(struct iter_query *q, struct iter_goal *g, time_t now)
+{
+    int best = -1;
+    unsigned best_rtt = 0, ties = 0;
+    const uint8_t *zone = g->zone ? ldns_rdf_data(g->zone) : NULL;
+    size_t zone_len = g->zone ? ldns_rdf_size(g->zone) : 0;
+    for (size_t i = 0; i < g->naddrs; i++) {
+        const struct sockaddr *sa = (const struct sockaddr *)&g->addrs[i].ss;
+        if (g->addrs[i].failed || infra_is_down(q->env->infra, sa, now))
+            continue;
+        if (!g->forward && infra_is_lame(q->env->infra, sa, zone, zone_len, now))
+            continue;
+        unsigned rtt = infra_rtt_ms(q->env->infra, sa);
+        if (best < 0 || rtt < best_rtt) {
+            best = (int)i;
+            best_rtt = rtt;
+            ties = 1;
+        } else if (rtt == best_rtt && arc4random_uniform(++ties) == 0) {
+            best = (int)i;
+        }
+    }
+    return best;
+}
+
+static bool goal_in_stack(const struct iter_query *q, const ldns_rdf *name, uint16_t qtype)
+{
+    for (size_t i = 0; i < q->ngoals; i++)
+        if (q->goals[i]->qtype == qtype &&
+            (name_eq(q->goals[i]->qname0, name) || name_eq(q->goals[i]->sname, name)))
+            return true;
+    return false;
+}
+
+/* Starts a sub-goal for (name, qtype) unless it would loop or go too deep.
+ * True if started. */
+static bool goal_push(struct iter_query *q, const ldns_rdf *name, uint16_t qtype)
+{
+    if (q->ngoals >= ITER_MAX_DEPTH || goal_in_stack(q, name, qtype))
+        return false;
+    struct iter_goal *sub = goal_new(name, qtype, LDNS_RR_CLASS_IN);
+    if (!sub)
+        return false;
+    top(q)->st = GS_SUBGOAL;
+    q->goals[q->ngoals++] = sub;
+    return true;
+}
+
+/* No server left to ask: find more addresses (RFC 1034 5.3.3 step 2) from
+ * the cache, else by a sub-goal for a glueless NS name.  True if there is
+ * something new to try (addresses, or a sub-goal now runs). */
+static bool goal_more_servers(struct iter_query *q, struct iter_goal *g, time_t now)
+{
+    const struct config *cfg = q->env->cfg;
+    size_t n = g->nsset ? ldns_rr_list_rr_count(g->nsset) : 0;
+    for (size_t i = 0; i < n && i < ITER_MAX_NS; i++) {
+        const ldns_rdf *t = rr_target(ldns_rr_list_rr(g->nsset, i));
+        if (!t)
+            continue;
+        if (goal_add_cached_addrs(q, g, t, now))
+            return true;
+        /* In-zone name without glue: only this zone could tell us. */
+        if (name_at_or_below(t, g->zone))
+            continue;
+        if (cfg->ipv4 && !g->ns_asked_a[i]) {
+            g->ns_asked_a[i] = true;
+            if (goal_push(q, t, LDNS_RR_TYPE_A))
+                return true;
+        }
+        if (cfg->ipv6 && !g->ns_asked_aaaa[i]) {
+            g->ns_asked_aaaa[i] = true;
+            if (goal_push(q, t, LDNS_RR_TYPE_AAAA))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* RFC 9156 section 3: the name and type to ask.  One more label below the
+ * zone cut with QTYPE A (as Unbound), the full question once SNAME is
+ * reached, after ITER_MAX_QMIN_STEPS, or when minimisation is off. */
+static int goal_choose_qname(struct iter_query *q, struct iter_goal *g)
+{
+    ldns_rdf *asked;
+    uint16_t type = g->qtype;
+    unsigned slabels = ldns_dname_label_count(g->sname);
+    ldns_rdf_deep_free(g->asked);
+    g->asked = NULL;
+    if (g->priming) {
+        asked = ldns_dname_new_frm_str(".");
+        type = LDNS_RR_TYPE_NS;
+    } else if (g->forward || !q->env->cfg->qname_minimisation || g->qmin_off ||
+               g->qmin_labels >= slabels || g->qmin_steps >= ITER_MAX_QMIN_STEPS ||
+               g->qtype == LDNS_RR_TYPE_DS) {
+        asked = name_copy(g->sname);
+    } else {
+        asked = name_suffix(g->sname, g->qmin_labels);
+        type = LDNS_RR_TYPE_A;
+    }
+    if (!asked)
+        return -ENOMEM;
+    g->asked = asked;
+    g->asked_type = type;
+    return 0;
+}
+
+/* Serialises the query for addrs[idx] into send. */
+static int goal_build_query(struct iter_query *q, struct iter_goal *g, int idx,
+                            struct iter_send *send)
+{
+    uint8_t *wire = NULL;
+    size_t len = 0;
+    ldns_rdf *qn = ldns_rdf_clone(g->asked);
+    ldns_pkt *p = qn ? ldns_pkt_query_new(qn, g->asked_type, g->qclass, 0) : NULL;
+    if (!p) {
+        ldns_rdf_deep_free(qn);
+        return -ENOMEM;
+    }
+    memset(send, 0, sizeof(*send));
+    send->id = (uint16_t)(arc4random() & 0xffff);
+    ldns_pkt_set_id(p, send->id);
+    ldns_pkt_set_rd(p, g->forward);                /* RD=0 when iterating; forwarders recurse */
+    ldns_pkt_set_edns_udp_size(p, ITER_EDNS_SIZE); /* RFC 6891; no DO yet */
+    ldns_status s = ldns_pkt2wire(&wire, p, &len);
+    ldns_pkt_free(p);
+    if (s != LDNS_STATUS_OK || len > sizeof(send->pkt)) {
+        free(wire);
+        return -EMSGSIZE;
+    }
+    memcpy(send->pkt, wire, len);
+    free(wire);
+    send->len = len;
+    memcpy(&send->server, &g->addrs[idx].ss, g->addrs[idx].len);
+    send->server_len = g->addrs[idx].len;
+    send->tcp = g->tcp;
+    send->timeout_ms = infra_timeout_ms(q->env->infra, (const struct sockaddr *)&send->server,
+                                        q->env->cfg->upstream_timeout_ms);
+    return 0;
+}
+
+/* Every server of the zone failed. */
+static void goal_fail_all(struct iter_goal *g)
+{
+    g->all_failed = true;
+    goal_done(g, LDNS_RCODE_SERVFAIL);
+}
+
+/* GS_QUERY.  True when send is filled. */
+static bool goal_query(struct iter_query *q, struct iter_goal *g, time_t now,
+                       struct iter_send *send)
+{
+    int idx = g->force;
+    if (idx < 0 || (size_t)idx >= g->naddrs)
+        idx = goal_pick_server(q, g, now);
+    g->force = -1;
+    if (idx < 0) {
+        g->tcp = false;
+        if (!goal_more_servers(q, g, now))
+            goal_fail_all(g);
+        return false; /* a sub-goal runs, or pick again, or done */
+    }
+    if (q->stats.upstream_queries >= q->env->cfg->max_work) {
+        iter_abort(q, "max-upstream-queries");
+        return false;
+    }
+    if (goal_choose_qname(q, g) < 0 || goal_build_query(q, g, idx, send) < 0) {
+        iter_abort(q, "memory");
+        return false;
+    }
+    g->cur = idx;
+    g->st = GS_WAIT;
+    q->stats.upstream_queries++;
+    q->last = *send;
+    return true;
+}
+
+/* --- Responses (GS_WAIT -> step 4) ---------------------------------------- */
+
+static struct iter_addr *goal_cur_addr(struct iter_goal *g)
+{
+    return &g->addrs[g->cur];
+}
+
+/* This server is no use for this goal: try the next. */
+static void goal_server_failed(struct iter_goal *g)
+{
+    goal_cur_addr(g)->failed = true;
+    g->tcp = false;
+    g->force = -1;
+    g->st = GS_QUERY;
+}
+
+static void goal_server_lame(struct iter_query *q, struct iter_goal *g, time_t now)
+{
+    infra_set_lame(q->env->infra, (const struct sockaddr *)&goal_cur_addr(g)->ss,
+                   ldns_rdf_data(g->zone), ldns_rdf_size(g->zone), now);
+    goal_server_failed(g);
+}
+
+/* RFC 1035 section 7.3: a response is only considered if it answers the
+ * question asked. */
+static bool resp_acceptable(const struct iter_goal *g, const ldns_pkt *p)
+{
+    if (!ldns_pkt_qr(p) || ldns_pkt_get_opcode(p) != LDNS_PACKET_QUERY)
+        return false;
+    const ldns_rr_list *qs = ldns_pkt_question(p);
+    if (ldns_rr_list_rr_count(qs) != 1)
+        return false;
+    const ldns_rr *qr = ldns_rr_list_rr(qs, 0);
+    return ldns_rr_get_type(qr) == g->asked_type && ldns_rr_get_class(qr) == g->qclass &&
+           name_eq(ldns_rr_owner(qr), g->asked);
+}
+
+static void scrub_free(struct scrubbed *s)
+{
+    ldns_rr_list_free(s->an);
+    ldns_rr_list_free(s->ns);
+    ldns_rr_list_free(s->ar);
+}
+
+static bool scrub_keep(const struct iter_goal *g, const ldns_rr *rr, ldns_pkt_section sec)
+{
+    ldns_rr_type t = ldns_rr_get_type(rr);
+    if (ldns_rr_get_class(rr) != g->qclass || !name_at_or_below(ldns_rr_owner(rr), g->zone))
+        return false;
+    if (sec == LDNS_SECTION_AUTHORITY)
+        return t == LDNS_RR_TYPE_NS || t == LDNS_RR_TYPE_SOA;
+    if (sec == LDNS_SECTION_ADDITIONAL)
+        return t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA;
+    return true;
+}
+
+/* Bailiwick (Unbound's scrubber): keep records at or below the zone cut of
+ * the server that sent them; authority only NS/SOA; additional only
+ * addresses.  The rest is dropped and counted.  -ENOMEM. */
+static int resp_scrub(struct iter_query *q, const struct iter_goal *g, const ldns_pkt *p,
+                      struct scrubbed *s)
+{
+    static const ldns_pkt_section secs[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY,
+                                            LDNS_SECTION_ADDITIONAL};
+    const ldns_rr_list *in[] = {ldns_pkt_answer(p), ldns_pkt_authority(p), ldns_pkt_additional(p)};
+    s->an = ldns_rr_list_new();
+    s->ns = ldns_rr_list_new();
+    s->ar = ldns_rr_list_new();
+    ldns_rr_list *out[] = {s->an, s->ns, s->ar};
+    if (!s->an || !s->ns || !s->ar)
+        return -ENOMEM;
+    for (size_t k = 0; k < 3; k++) {
+        for (size_t i = 0; i < ldns_rr_list_rr_count(in[k]); i++) {
+            ldns_rr *rr = ldns_rr_list_rr(in[k], i);
+            if (!scrub_keep(g, rr, secs[k]))
+                q->scrubbed++;
+            else if (!ldns_rr_list_push_rr(out[k], rr))
+                return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+/* The RRs of list with this owner and type (borrowed), or NULL. */
+static ldns_rr_list *rrset_find(const ldns_rr_list *list, const ldns_rdf *owner, uint16_t type)
+{
+    ldns_rr_list *set = NULL;
+    for (size_t i = 0; i < ldns_rr_list_rr_count(list); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(list, i);
+        if ((type != LDNS_RR_TYPE_ANY && ldns_rr_get_type(rr) != type) ||
+            !name_eq(ldns_rr_owner(rr), owner))
+            continue;
+        if (!set && !(set = ldns_rr_list_new()))
+            return NULL;
+        ldns_rr_list_push_rr(set, rr);
+    }
+    return set;
+}
+
+/* A DNAME in list owned by a proper ancestor of name (RFC 6672 2.2). */
+static ldns_rr *dname_find(const ldns_rr_list *list, const ldns_rdf *name)
+{
+    for (size_t i = 0; i < ldns_rr_list_rr_count(list); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(list, i);
+        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_DNAME && rr_target(rr) &&
+            name_below(name, ldns_rr_owner(rr)))
+            return rr;
+    }
+    return NULL;
+}
+
+/* Appends the RRset to the chain and caches it. */
+static void chain_take(struct iter_query *q, struct iter_goal *g, ldns_rr_list *set,
+                       enum cache_trust trust, time_t now)
+{
+    goal_append_list(g, set);
+    cache_rrsets(q, set, trust, NULL, now);
+    ldns_rr_list_free(set);
+}
+
+/* RFC 6672 section 3.1: a DNAME step.  The DNAME and the synthesised CNAME
+ * (TTL of the DNAME) join the chain; only the DNAME is cached. */
+static bool chain_dname(struct iter_query *q, struct iter_goal *g, ldns_rr *dname,
+                        enum cache_trust trust, time_t now)
+{
+    ldns_rdf *target = name_dname_subst(g->sname, ldns_rr_owner(dname), rr_target(dname));
+    ldns_rr *cname = ldns_rr_new();
+    ldns_rr_list *set = ldns_rr_list_new();
+    bool ok = target && cname && set && ldns_rr_list_push_rr(set, dname);
+    if (ok) {
+        ldns_rr_set_owner(cname, name_copy(g->sname));
+        ldns_rr_set_type(cname, LDNS_RR_TYPE_CNAME);
+        ldns_rr_set_class(cname, ldns_rr_get_class(dname));
+        ldns_rr_set_ttl(cname, ldns_rr_ttl(dname));
+        ldns_rr_push_rdf(cname, ldns_rdf_clone(target));
+        ok = ldns_rr_owner(cname) && ldns_rr_rdf(cname, 0);
+    }
+    if (ok) {
+        cache_rrsets(q, set, trust, NULL, now);
+        list_push_copy(g->chain, dname);
+        list_push_copy(g->chain, cname);
+        ok = goal_step_alias(q, g, target);
+    } else {
+        /* No target: the substitution overflowed (YXDOMAIN, RFC 6672 2.2). */
+        iter_abort(q, target ? "memory" : "DNAME substitution length");
+    }
+    ldns_rr_free(cname);
+    ldns_rr_list_free(set);
+    ldns_rdf_deep_free(target);
+    return ok;
+}
+
+/* Follows SNAME through the answer section (RFC 1034 5.3.3 step 4,
+ * "if the answer ... contains a CNAME"), moving SNAME along each alias. */
+static enum chain_result chain_follow(struct iter_query *q, struct iter_goal *g,
+                                      const ldns_rr_list *an, enum cache_trust trust, time_t now)
+{
+    bool moved = false;
+    for (unsigned steps = 0; steps <= q->env->cfg->max_cname + 1; steps++) {
+        ldns_rr_list *set = rrset_find(an, g->sname, g->qtype);
+        if (set) {
+            chain_take(q, g, set, trust, now);
+            return CHAIN_FINAL;
+        }
+        ldns_rr *dname = g->qtype != LDNS_RR_TYPE_DNAME ? dname_find(an, g->sname) : NULL;
+        if (dname) {
+            if (!chain_dname(q, g, dname, trust, now))
+                return CHAIN_LIMIT;
+            moved = true;
+            continue;
+        }
+        set = rrset_find(an, g->sname, LDNS_RR_TYPE_CNAME);
+        const ldns_rdf *t = set ? rr_target(ldns_rr_list_rr(set, 0)) : NULL;
+        if (!t) {
+            ldns_rr_list_free(set);
+            break;
+        }
+        ldns_rr_list *cname = ldns_rr_list_new();
+        if (cname)
+            ldns_rr_list_push_rr(cname, ldns_rr_list_rr(set, 0)); /* one CNAME per owner */
+        ldns_rr_list_free(set);
+        if (!cname) {
+            iter_abort(q, "memory");
+            return CHAIN_LIMIT;
+        }
+        chain_take(q, g, cname, trust, now);
+        if (!goal_step_alias(q, g, t))
+            return CHAIN_LIMIT;
+        moved = true;
+    }
+    return moved ? CHAIN_PARTIAL : CHAIN_NONE;
+}
+
+static void goal_take_soa(struct iter_goal *g, const struct scrubbed *s)
+{
+    for (size_t i = 0; i < ldns_rr_list_rr_count(s->ns); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(s->ns, i);
+        if (ldns_rr_get_type(rr) == LDNS_RR_TYPE_SOA) {
+            list_push_copy(g->soa, rr);
+            return; /* one SOA */
+        }
+    }
+}
+
+static bool has_soa(const struct scrubbed *s)
+{
+    for (size_t i = 0; i < ldns_rr_list_rr_count(s->ns); i++)
+        if (ldns_rr_get_type(ldns_rr_list_rr(s->ns, i)) == LDNS_RR_TYPE_SOA)
+            return true;
+    return false;
+}
+
+/* Restart at step 1 for the alias target (the server did not give its
+ * data, or was not authoritative for it). */
+static void goal_restart(struct iter_goal *g)
+{
+    goal_clear_cut(g);
+    g->st = GS_INIT;
+}
+
+/* An authoritative (or forwarded) answer: chain, then the negative cases
+ * of RFC 2308 (NXDOMAIN; NODATA = NOERROR, no data, SOA). */
+static void handle_answer(struct iter_query *q, struct iter_goal *g, const ldns_pkt *p,
+                          const struct scrubbed *s, time_t now)
+{
+    uint8_t rcode = ldns_pkt_get_rcode(p);
+    enum chain_result r = chain_follow(q, g, s->an, CACHE_TRUST_AUTH_ANSWER, now);
+    if (r == CHAIN_LIMIT)
+        return;
+    if (r == CHAIN_FINAL) {
+        g->final_found = true;
+        goal_done(g, LDNS_RCODE_NOERROR);
+        return;
+    }
+    if (r == CHAIN_PARTIAL) {
+        /* The negative answer is about the target only if this server is
+         * authoritative for it (the target is inside its zone). */
+        bool about_target =
+            name_at_or_below(g->sname, g->zone) && (rcode == LDNS_RCODE_NXDOMAIN || has_soa(s));
+        if (!about_target) {
+            goal_restart(g);
+            return;
+        }
+    }
+    goal_take_soa(g, s);
+    goal_done(g, rcode == LDNS_RCODE_NXDOMAIN ? LDNS_RCODE_NXDOMAIN : LDNS_RCODE_NOERROR);
+}
+
+/* The NS RRset of a referral: owner strictly below the zone cut and at or
+ * above the name asked (RFC 1034 5.3.3 step 4, "better delegation").
+ * Borrowed RRs, or NULL. */
+static ldns_rr_list *referral_ns(const struct iter_goal *g, const struct scrubbed *s)
+{
+    for (size_t i = 0; i < ldns_rr_list_rr_count(s->ns); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(s->ns, i);
+        const ldns_rdf *owner = ldns_rr_owner(rr);
+        if (ldns_rr_get_type(rr) != LDNS_RR_TYPE_NS || !name_below(owner, g->zone) ||
+            !name_at_or_below(g->asked, owner))
+            continue;
+        return rrset_find(s->ns, owner, LDNS_RR_TYPE_NS);
+    }
+    return NULL;
+}
+
+static bool ns_set_has_target(const ldns_rr_list *ns, const ldns_rdf *name)
+{
+    for (size_t i = 0; i < ldns_rr_list_rr_count(ns); i++)
+        if (name_eq(rr_target(ldns_rr_list_rr(ns, i)), name))
+            return true;
+    return false;
+}
+
+/* Descend: cache the NS set (authority trust) and its glue (glue trust, only
+ * addresses of its NS names that passed the bailiwick scrub), and make the
+ * delegated zone the new cut. */
+static void handle_referral(struct iter_query *q, struct iter_goal *g, ldns_rr_list *ns,
+                            const struct scrubbed *s, time_t now)
+{
+    static const ldns_rr_type ns_types[] = {LDNS_RR_TYPE_NS, 0};
+    static const ldns_rr_type glue_types[] = {LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA, 0};
+    ldns_rr_list *glue = ldns_rr_list_new();
+    if (++q->stats.referrals > q->env->cfg->max_referrals) {
+        iter_abort(q, "max-referrals");
+        goto out;
+    }
+    for (size_t i = 0; glue && i < ldns_rr_list_rr_count(s->ar); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(s->ar, i);
+        if (ns_set_has_target(ns, ldns_rr_owner(rr)))
+            ldns_rr_list_push_rr(glue, rr);
+        else
+            q->scrubbed++;
+    }
+    cache_rrsets(q, ns, CACHE_TRUST_AUTHORITY, ns_types, now);
+    if (glue)
+        cache_rrsets(q, glue, CACHE_TRUST_GLUE, glue_types, now);
+    ldns_rr_list *nscopy = ldns_rr_list_clone(ns);
+    int rc = nscopy ? goal_set_cut(g, ldns_rr_owner(ldns_rr_list_rr(ns, 0)), nscopy) : -ENOMEM;
+    ldns_rr_list_deep_free(nscopy);
+    if (rc < 0) {
+        iter_abort(q, "memory");
+        goto out;
+    }
+    for (size_t i = 0; glue && i < ldns_rr_list_rr_count(glue); i++)
+        goal_add_addr_rr(q, g, ldns_rr_list_rr(glue, i));
+    goal_add_ns_addrs(q, g, now);
+    g->st = GS_QUERY;
+out:
+    ldns_rr_list_free(glue);
+}
+
+/* RFC 9156 section 3 on the answer to a minimised query. */
+static void handle_minimised(struct iter_query *q, struct iter_goal *g, const ldns_pkt *p,
+                             const struct scrubbed *s, time_t now)
+{
+    uint8_t rcode = ldns_pkt_get_rcode(p);
+    ldns_rr_list *ns = ldns_pkt_aa(p) ? NULL : referral_ns(g, s);
+    if (ns) {
+        handle_referral(q, g, ns, s, now);
+        ldns_rr_list_free(ns);
+        return;
+    }
+    if (rcode == LDNS_RCODE_NXDOMAIN) {
+        /* RFC 8020 would stop here; like Unbound's default, ask the full
+         * name once, of the same server, before believing it. */
+        g->qmin_off = true;
+        g->force = g->cur;
+        g->st = GS_QUERY;
+        return;
+    }
+    if (ldns_pkt_aa(p) || ldns_rr_list_rr_count(s->an) > 0) {
+        /* NOERROR or NODATA at an empty non-terminal or a name with data:
+         * the cut is below; one more label. */
+        g->qmin_labels++;
+        g->qmin_steps++;
+        g->st = GS_QUERY;
+        return;
+    }
+    goal_server_lame(q, g, now);
+}
+
+/* Step 4 for an iterative (RD=0) query. */
+static void handle_iterative(struct iter_query *q, struct iter_goal *g, const ldns_pkt *p,
+                             const struct scrubbed *s, time_t now)
+{
+    bool minimised = g->asked_type != g->qtype || !name_eq(g->asked, g->sname);
+    if (minimised) {
+        handle_minimised(q, g, p, s, now);
+        return;
+    }
+    if (ldns_pkt_aa(p)) {
+        handle_answer(q, g, p, s, now);
+        return;
+    }
+    ldns_rr_list *ns = referral_ns(g, s);
+    if (ns) {
+        handle_referral(q, g, ns, s, now);
+        ldns_rr_list_free(ns);
+        return;
+    }
+    /* Unbound accepts a non-AA NXDOMAIN unless it came from a recursive
+     * server (RA set) that should not have been asked. */
+    if (ldns_pkt_get_rcode(p) == LDNS_RCODE_NXDOMAIN && !ldns_pkt_ra(p)) {
+        handle_answer(q, g, p, s, now);
+        return;
+    }
+    /* No authority, no referral, or an upward/sideways one: lame. */
+    goal_server_lame(q, g, now);
+}
+
+/* RFC 8109 section 3.3: the priming answer.  The root NS set (and the
+ * addresses of its names) is cached; the root becomes the cut. */
+static void handle_priming(struct iter_query *q, struct iter_goal *g, const ldns_pkt *p,
+                           const struct scrubbed *s, time_t now)
+{
+    static const ldns_rr_type addr_types[] = {LDNS_RR_TYPE_A, LDNS_RR_TYPE_AAAA, 0};
+    ldns_rr_list *ns = rrset_find(s->an, g->zone, LDNS_RR_TYPE_NS);
+    if (ldns_pkt_get_rcode(p) != LDNS_RCODE_NOERROR || !ns || !ldns_pkt_aa(p)) {
+        ldns_rr_list_free(ns);
+        goal_server_failed(g);
+        return;
+    }
+    ldns_rr_list *addrs = ldns_rr_list_new();
+    for (size_t i = 0; addrs && i < ldns_rr_list_rr_count(s->ar); i++)
+        if (ns_set_has_target(ns, ldns_rr_owner(ldns_rr_list_rr(s->ar, i))))
+            ldns_rr_list_push_rr(addrs, ldns_rr_list_rr(s->ar, i));
+    cache_rrsets(q, ns, CACHE_TRUST_AUTH_ANSWER, NULL, now);
+    if (addrs)
+        cache_rrsets(q, addrs, CACHE_TRUST_GLUE, addr_types, now);
+    ldns_rr_list_deep_free(q->root_ns);
+    ldns_rr_list_deep_free(q->root_addrs);
+    q->root_ns = ldns_rr_list_clone(ns);
+    q->root_addrs = addrs ? ldns_rr_list_clone(addrs) : NULL;
+    /* Keep the hint addresses too: the answer may lack glue. */
+    struct iter_addr hints[ITER_MAX_ADDRS];
+    size_t nhints = g->naddrs;
+    memcpy(hints, g->addrs, sizeof(hints));
+    if (goal_set_cut(g, g->zone, ns) < 0) {
+        iter_abort(q, "memory");
+    } else {
+        for (size_t i = 0; addrs && i < ldns_rr_list_rr_count(addrs); i++)
+            goal_add_addr_rr(q, g, ldns_rr_list_rr(addrs, i));
+        for (size_t i = 0; i < nhints; i++)
+            goal_add_sockaddr(g, &hints[i].ss, hints[i].len);
+        g->st = GS_QUERY;
+    }
+    ldns_rr_list_free(addrs);
+    ldns_rr_list_free(ns);
+}
+
+static bool rcode_is_server_error(uint8_t rcode)
+{
+    return rcode != LDNS_RCODE_NOERROR && rcode != LDNS_RCODE_NXDOMAIN;
+}
+
+/* A response that passed the driver's checks: ours to judge. */
+static void goal_response(struct iter_query *q, struct iter_goal *g, const ldns_pkt *p, time_t now)
+{
+    uint8_t rcode = ldns_pkt_get_rcode(p);
+    bool minimised =
+        !g->priming && !g->forward && (g->asked_type != g->qtype || !name_eq(g->asked, g->sname));
+    if (ldns_pkt_tc(p)) {
+        /* RFC 7766 section 5: truncated over UDP, ask the same server over TCP. */
+        if (g->tcp) {
+            goal_server_failed(g);
+        } else {
+            g->tcp = true;
+            g->force = g->cur;
+            g->st = GS_QUERY;
+        }
+        return;
+    }
+    if (rcode_is_server_error(rcode)) {
+        /* SERVFAIL, REFUSED, FORMERR, NOTIMP...  A server that fails a
+         * minimised query may choke on the empty non-terminal: ask the
+         * full name (RFC 9156 section 2.3) before giving up on it. */
+        if (minimised) {
+            g->qmin_off = true;
+            g->force = g->cur;
+            g->tcp = false;
+            g->st = GS_QUERY;
+        } else {
+            goal_server_failed(g);
+        }
+        return;
+    }
+    struct scrubbed s = {0};
+    if (resp_scrub(q, g, p, &s) < 0)
+        iter_abort(q, "memory");
+    else if (g->priming)
+        handle_priming(q, g, p, &s, now);
+    else if (g->forward)
+        handle_answer(q, g, p, &s, now); /* a forwarder's word is the answer */
+    else
+        handle_iterative(q, g, p, &s, now);
+    scrub_free(&s);
+}
+
+void iter_answer(struct iter_query *q, const uint8_t *pkt, size_t len, unsigned rtt_ms, time_t now)
+{
+    if (!q || q->finished || q->ngoals == 0 || top(q)->st != GS_WAIT)
+        return;
+    struct iter_goal *g = top(q);
+    ldns_pkt *p = NULL;
+    if (!pkt || len < LDNS_HEADER_SIZE || ldns_wire2pkt(&p, pkt, len) != LDNS_STATUS_OK) {
+        goal_server_failed(g);
+        return;
+    }
+    if (!resp_acceptable(g, p)) {
+        ldns_pkt_free(p);
+        goal_server_failed(g);
+        return;
+    }
+    infra_rtt_update(q->env->infra, (const struct sockaddr *)&goal_cur_addr(g)->ss, rtt_ms, now);
+    goal_response(q, g, p, now);
+    ldns_pkt_free(p);
+}
+
+void iter_fail(struct iter_query *q, enum iter_failure why, time_t now)
+{
+    (void)why; /* both count against the server (RFC 1035 7.2) */
+    if (!q || q->finished || q->ngoals == 0 || top(q)->st != GS_WAIT)
+        return;
+    struct iter_goal *g = top(q);
+    infra_timeout(q->env->infra, (const struct sockaddr *)&goal_cur_addr(g)->ss, now);
+    goal_server_failed(g);
+    if (++q->timeouts > ITER_MAX_TIMEOUTS)
+        iter_set_servfail(q, true, ITER_EDE_NO_REACHABLE_AUTH, "No Reachable Authority");
+}
+
+/* --- The stack and the step loop ------------------------------------------ */
+
+/* A sub-goal is done: its addresses go to the waiting goal's SLIST, its
+ * outcome to the message cache (iterator.h: "whole messages for its own
+ * sub-queries"). */
+static void goal_pop(struct iter_query *q, time_t now)
+{
+    struct iter_goal *sub = q->goals[--q->ngoals];
+    struct iter_goal *parent = top(q);
+    if (sub->rcode == LDNS_RCODE_NOERROR) {
+        for (size_t i = 0; i < ldns_rr_list_rr_count(sub->chain); i++)
+            goal_add_addr_rr(q, parent, ldns_rr_list_rr(sub->chain, i));
+    }
+    if (sub->rcode == LDNS_RCODE_NOERROR || sub->rcode == LDNS_RCODE_NXDOMAIN) {
+        uint8_t *wire = NULL;
+        size_t len = 0;
+        bool negative = !sub->final_found;
+        if ((!negative || ldns_rr_list_rr_count(sub->soa) > 0) &&
+            build_wire(sub->qname0, sub->qtype, sub->qclass, sub->rcode, sub->chain,
+                       negative ? sub->soa : NULL, &wire, &len) == 0)
+            cache_msg_put(q->env->cache, ldns_rdf_data(sub->qname0), ldns_rdf_size(sub->qname0),
+                          sub->qtype, sub->qclass, wire, len, now);
+        free(wire);
+    }
+    goal_free(sub);
+    parent->st = GS_QUERY;
+}
+
+int iter_step(struct iter_query *q, time_t now, struct iter_send *send)
+{
+    if (!q || q->finished)
+        return ITER_DONE;
+    for (unsigned n = 0; n < ITER_MAX_TRANSITIONS && !q->finished; n++) {
+        struct iter_goal *g = top(q);
+        switch (g->st) {
+        case GS_INIT:
+            goal_init(q, g, now);
+            break;
+        case GS_PRIME:
+            goal_prime(q, g);
+            break;
+        case GS_QUERY:
+            if (goal_query(q, g, now, send))
+                return ITER_SEND;
+            break;
+        case GS_WAIT:
+            *send = q->last; /* stepped again without an answer: same query */
+            return ITER_SEND;
+        case GS_SUBGOAL:
+            iter_abort(q, "internal state");
+            break;
+        case GS_DONE:
+            if (q->ngoals > 1)
+                goal_pop(q, now);
+            else
+                iter_finish(q);
+            break;
+        }
+    }
+    if (!q->finished)
+        iter_abort(q, "iterator transitions");
+    return ITER_DONE;
+}
+
+/* --- Life cycle ----------------------------------------------------------- */
+
+static bool wire_name_valid(const uint8_t *name, size_t len)
+{
+    size_t off = 0;
+    if (len == 0 || len > 255)
+        return false;
+    while (off < len) {
+        uint8_t l = name[off];
+        if (l == 0)
+            return off + 1 == len;
+        if (l > 63)
+            return false;
+        off += 1u + l;
+    }
+    return false;
+}
+
+struct iter_query *iter_new(const struct iter_env *env, const uint8_t *qname, size_t qname_len,
+                            uint16_t qtype, uint16_t qclass, time_t now)
+{
+    (void)now;
+    if (!env || !env->cfg || !env->cache || !env->infra || !qname ||
+        !wire_name_valid(qname, qname_len))
+        return NULL;
+    struct iter_query *q = calloc(1, sizeof(*q));
+    if (!q)
+        return NULL;
+    q->env = env;
+    for (size_t i = 0; i < qname_len; i++) {
+        uint8_t c = qname[i];
+        q->qname[i] = (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+    }
+    q->qname_len = qname_len;
+    q->qtype = qtype;
+    q->qclass = qclass;
+    q->res.ede_code = ITER_EDE_NONE;
+    ldns_rdf *name = ldns_dname_new_frm_data((uint16_t)qname_len, q->qname);
+    q->goals[0] = name ? goal_new(name, qtype, qclass) : NULL;
+    ldns_rdf_deep_free(name);
+    if (!q->goals[0]) {
+        free(q);
+        return NULL;
+    }
+    q->ngoals = 1;
+    return q;
+}
+
+void iter_free(struct iter_query *q)
+{
+    if (!q)
+        return;
+    for (size_t i = 0; i < q->ngoals; i++)
+        goal_free(q->goals[i]);
+    ldns_rr_list_deep_free(q->root_ns);
+    ldns_rr_list_deep_free(q->root_addrs);
+    free(q->msgbuf);
+    free(q->wire);
+    free(q);
+}
+
+void iter_result(const struct iter_query *q, struct iter_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->ede_code = ITER_EDE_NONE;
+    out->rcode = LDNS_RCODE_SERVFAIL;
+    if (q && q->finished)
+        *out = q->res;
+}
+
+void iter_get_stats(const struct iter_query *q, struct iter_stats *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (q)
+        *out = q->stats;
+}
