@@ -1,0 +1,671 @@
+/*
+ * test_qlog.c - the query log against real LMDB files in a temporary
+ * directory: rings and the writer, every filter, ordering, retention, erase
+ * and audit, the full-map path, a reader in another process, kill -9, the
+ * filter parsers, and the review tools' daily report.
+ *
+ * The tools' code (tools/ctl_logs.c) is included rather than linked: unit
+ * tests link libgatehouse.a only, and the report is what we want to test.
+ */
+#include <errno.h>
+#include <lmdb.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qlog.h"
+#include "unit.h"
+
+#include "../../tools/ctl_logs.c"
+
+static char tmpdir[256];
+static int dircount;
+
+/* A fresh store directory under the test's temporary directory. */
+static const char *newdir(char *buf, size_t len)
+{
+    snprintf(buf, len, "%s/s%d", tmpdir, dircount++);
+    return buf;
+}
+
+static uint64_t T0 = 1795392000ull * 1000000; /* 2026-11-23 00:00:00 UTC */
+
+static void mkrec(struct qlog_record *r, uint64_t t, const char *client, const char *name,
+                  uint8_t verdict, uint16_t cat)
+{
+    bool sfx;
+    memset(r, 0, sizeof *r);
+    r->time_us = t;
+    qlog_parse_addr(client, r->client, &r->family);
+    qlog_parse_name(name, r->name, &r->name_len, &sfx);
+    r->qtype = 1;
+    r->verdict = verdict;
+    r->category = cat;
+    r->rule = cat ? 7 : 0;
+    r->response_us = 1234;
+    r->segment = 1;
+}
+
+struct collect {
+    int n;
+    uint64_t times[4096];
+    struct qlog_record last;
+};
+
+static int collect_cb(const struct qlog_record *r, void *arg)
+{
+    struct collect *c = arg;
+    if (c->n < 4096)
+        c->times[c->n] = r->time_us;
+    c->n++;
+    c->last = *r;
+    return 0;
+}
+
+static long run(struct qlog_store *s, const struct qlog_filter *f, struct collect *c)
+{
+    memset(c, 0, sizeof *c);
+    return qlog_query(s, f, collect_cb, c);
+}
+
+static bool newest_first(const struct collect *c)
+{
+    for (int i = 1; i < c->n && i < 4096; i++)
+        if (c->times[i] > c->times[i - 1])
+            return false;
+    return true;
+}
+
+/* The writer thread: 4 rings, 2000 records, then every filter finds them. */
+static void test_rings_writer_filters(void)
+{
+    char d[300];
+    struct qlog_store *s;
+    CHECK_EQ(qlog_open(newdir(d, sizeof d), 64 << 20, 0, &s), 0);
+    CHECK_EQ(qlog_set_category_name(s, 3, "adult"), 0);
+    CHECK_EQ(qlog_set_segment_name(s, 1, "students"), 0);
+    struct qlog_ring *rings[4];
+    for (int i = 0; i < 4; i++)
+        CHECK((rings[i] = qlog_ring_new(s, 1024)) != NULL);
+    CHECK_EQ(qlog_writer_start(s, 0, 0), 0);
+    const char *names[] = {"www.example.com", "example.com", "a.b.example.com", "other.org"};
+    for (int i = 0; i < 2000; i++) {
+        struct qlog_record r;
+        char ip[32];
+        snprintf(ip, sizeof ip, "10.0.%d.%d", i % 4, i % 50);
+        mkrec(&r, T0 + (uint64_t)i * 1000, ip, names[i % 4], i % 10 == 0 ? QLOG_BLOCKED : 0,
+              i % 10 == 0 ? 3 : 0);
+        r.naddrs = 1;
+        r.answer_family[0] = 4;
+        qlog_parse_addr("192.0.2.1", r.answer[0], &r.answer_family[0]);
+        while (!qlog_submit(rings[i % 4], &r))
+            usleep(100); /* the test waits; a worker never would */
+    }
+    qlog_writer_stop(s);
+    struct qlog_stats st;
+    qlog_stats(s, &st);
+    CHECK_EQ(st.written, 2000);
+    CHECK_EQ(st.pending, 0);
+    CHECK_EQ(st.last_error, 0);
+    CHECK_EQ(qlog_count(s), 2000);
+
+    struct qlog_filter f = {0};
+    struct collect c;
+    CHECK_EQ(run(s, &f, &c), 2000);
+    CHECK(newest_first(&c));
+    CHECK_EQ(c.times[0], T0 + 1999 * 1000);
+    CHECK_STR(qlog_query_plan(&f), "log");
+
+    /* the round trip keeps every field */
+    f.limit = 1;
+    CHECK_EQ(run(s, &f, &c), 1);
+    CHECK_EQ(c.last.response_us, 1234);
+    CHECK_EQ(c.last.naddrs, 1);
+    CHECK_EQ(c.last.answer_family[0], 4);
+    CHECK_EQ(c.last.answer[0][15], 1);
+    CHECK_EQ(c.last.family, 4);
+    f.limit = 0;
+
+    f.has_client = true;
+    uint8_t fam;
+    qlog_parse_addr("10.0.1.1", f.client, &fam);
+    CHECK_STR(qlog_query_plan(&f), "client");
+    /* i % 4 == 1 and i % 50 == 1: i = 1, 101, 201, ...  (20 of them) */
+    CHECK_EQ(run(s, &f, &c), 20);
+    CHECK(newest_first(&c));
+    f.since_us = T0 + 1000 * 1000;
+    f.until_us = T0 + 1500 * 1000;
+    CHECK_EQ(run(s, &f, &c), 5); /* 1001 .. 1401 */
+    f = (struct qlog_filter){0};
+
+    bool sfx;
+    CHECK_EQ(qlog_parse_name("example.com", f.name, &f.name_len, &sfx), 0);
+    CHECK_STR(qlog_query_plan(&f), "name");
+    CHECK_EQ(run(s, &f, &c), 500);
+    CHECK(newest_first(&c));
+    CHECK_EQ(qlog_parse_name("*.example.com", f.name, &f.name_len, &f.name_suffix), 0);
+    CHECK_EQ(run(s, &f, &c), 1500);
+    CHECK(newest_first(&c));
+    CHECK_EQ(qlog_parse_name("*.b.example.com", f.name, &f.name_len, &f.name_suffix), 0);
+    CHECK_EQ(run(s, &f, &c), 500);
+    CHECK_EQ(qlog_parse_name("*.ample.com", f.name, &f.name_len, &f.name_suffix), 0);
+    CHECK_EQ(run(s, &f, &c), 0); /* label-aligned, not a string suffix */
+    f = (struct qlog_filter){0};
+
+    f.blocked_only = true;
+    CHECK_STR(qlog_query_plan(&f), "verdict");
+    CHECK_EQ(run(s, &f, &c), 200);
+    CHECK(newest_first(&c));
+    f.has_category = true;
+    CHECK_EQ(qlog_category_id(s, "ADULT", &f.category), 0);
+    CHECK_EQ(f.category, 3);
+    CHECK_EQ(run(s, &f, &c), 200);
+    f.blocked_only = false;
+    CHECK_EQ(run(s, &f, &c), 200);
+    CHECK(newest_first(&c));
+    f.limit = 7;
+    CHECK_EQ(run(s, &f, &c), 7);
+    CHECK_EQ(c.times[0], T0 + 1990 * 1000);
+    f = (struct qlog_filter){0};
+    f.has_segment = true;
+    f.segment = 1;
+    CHECK_EQ(run(s, &f, &c), 2000);
+    f.segment = 2;
+    CHECK_EQ(run(s, &f, &c), 0);
+
+    char buf[64];
+    CHECK_EQ(qlog_segment_name(s, 1, buf, sizeof buf), 0);
+    CHECK_STR(buf, "students");
+    CHECK_EQ(qlog_segment_name(s, 9, buf, sizeof buf), -ENOENT);
+    qlog_close(s);
+
+    /* reopen: the version key is there and the data too */
+    CHECK_EQ(qlog_open(d, 64 << 20, QLOG_OPEN_RDONLY, &s), 0);
+    CHECK_EQ(qlog_count(s), 2000);
+    qlog_close(s);
+}
+
+/* A full ring refuses at once and counts; nothing blocks. */
+static void test_ring_full_drops(void)
+{
+    char d[300];
+    struct qlog_store *s;
+    CHECK_EQ(qlog_open(newdir(d, sizeof d), 16 << 20, 0, &s), 0);
+    struct qlog_ring *r = qlog_ring_new(s, 64);
+    struct qlog_record rec;
+    mkrec(&rec, T0, "10.1.1.1", "x.test", 0, 0);
+    int ok = 0;
+    for (int i = 0; i < 100; i++)
+        ok += qlog_submit(r, &rec);
+    CHECK_EQ(ok, 64);
+    struct qlog_stats st;
+    qlog_stats(s, &st);
+    CHECK_EQ(st.dropped, 36);
+    CHECK_EQ(st.pending, 64);
+    CHECK_EQ(qlog_writer_start(s, 0, 0), 0);
+    qlog_writer_stop(s);
+    qlog_stats(s, &st);
+    CHECK_EQ(st.written, 64);
+    qlog_close(s);
+}
+
+/* Retention: plain records go after 1 day, blocked and flagged after 7. */
+static void test_purge_keeps_flagged(void)
+{
+    char d[300];
+    struct qlog_store *s;
+    CHECK_EQ(qlog_open(newdir(d, sizeof d), 64 << 20, 0, &s), 0);
+    static struct qlog_record recs[3000];
+    uint64_t day = 86400ull * 1000000;
+    for (int i = 0; i < 3000; i++) {
+        /* ages: 0..9 days */
+        mkrec(&recs[i], T0 - (uint64_t)(i % 10) * day - 1000, "10.2.0.1", "p.test",
+              i % 3 == 0 ? QLOG_BLOCKED : 0, 0);
+        if (i % 3 == 1 && i % 2 == 0)
+            recs[i].flags = QLOG_F_FLAGGED;
+    }
+    CHECK_EQ(qlog_write(s, recs, 3000), 0);
+    long n = qlog_purge(s, T0, 86400, 7 * 86400);
+    CHECK(n > 0);
+    /* expected survivors */
+    long keep = 0, keep_blocked = 0;
+    for (int i = 0; i < 3000; i++) {
+        int age = i % 10;
+        bool flagged = i % 3 == 0 || (i % 3 == 1 && i % 2 == 0);
+        if (age < 1 || (flagged && age < 7)) {
+            keep++;
+            keep_blocked += i % 3 == 0;
+        }
+    }
+    CHECK_EQ(qlog_count(s), keep);
+    CHECK_EQ(n, 3000 - keep);
+    /* the indexes went with the records */
+    struct qlog_filter f = {0};
+    struct collect c;
+    f.has_client = true;
+    uint8_t fam;
+    qlog_parse_addr("10.2.0.1", f.client, &fam);
+    CHECK_EQ(run(s, &f, &c), keep);
+    f = (struct qlog_filter){0};
+    f.blocked_only = true;
+    CHECK_EQ(run(s, &f, &c), keep_blocked);
+    CHECK_EQ(keep_blocked, 700);
+    /* a second purge an hour later finds little to do and keeps the rest */
+    CHECK_EQ(qlog_purge(s, T0, 86400, 7 * 86400), 0);
+    CHECK_EQ(qlog_count(s), keep);
+    qlog_close(s);
+}
+
+static int audit_cb(uint64_t t, const char *who, const char *action, const char *detail, void *arg)
+{
+    char *out = arg;
+    (void)t;
+    snprintf(out, 512, "%s|%s|%s", who, action, detail);
+    return 0;
+}
+
+static void test_erase_client_audited(void)
+{
+    char d[300];
+    struct qlog_store *s;
+    CHECK_EQ(qlog_open(newdir(d, sizeof d), 64 << 20, 0, &s), 0);
+    static struct qlog_record recs[5000];
+    for (int i = 0; i < 5000; i++)
+        mkrec(&recs[i], T0 + (uint64_t)i, i % 2 ? "2001:db8::7" : "10.3.0.1", "e.test", i % 5 == 0,
+              2);
+    CHECK_EQ(qlog_write(s, recs, 5000), 0);
+    uint8_t a[16], fam;
+    CHECK_EQ(qlog_parse_addr("2001:db8::7", a, &fam), 0);
+    CHECK_EQ(fam, 6);
+    CHECK_EQ(qlog_erase_client(s, a), 2500); /* more than one batch */
+    CHECK_EQ(qlog_audit_add(s, T0, "dsl", "erase", "client=2001:db8::7 reason=SAR"), 0);
+    CHECK_EQ(qlog_count(s), 2500);
+    struct qlog_filter f = {.has_client = true};
+    memcpy(f.client, a, 16);
+    struct collect c;
+    CHECK_EQ(run(s, &f, &c), 0);
+    f = (struct qlog_filter){0};
+    bool sfx;
+    qlog_parse_name("e.test", f.name, &f.name_len, &sfx);
+    CHECK_EQ(run(s, &f, &c), 2500);
+    f = (struct qlog_filter){.has_category = true, .category = 2};
+    CHECK_EQ(run(s, &f, &c), 2500);
+    char out[512] = "";
+    CHECK_EQ(qlog_audit_list(s, 0, 0, audit_cb, out), 1);
+    CHECK_STR(out, "dsl|erase|client=2001:db8::7 reason=SAR");
+    qlog_close(s);
+}
+
+/* A tiny map fills: logging stops with one error, submit never blocks. */
+static void test_full_map(void)
+{
+    char d[300];
+    struct qlog_store *s;
+    CHECK_EQ(qlog_open(newdir(d, sizeof d), 256 << 10, 0, &s), 0);
+    struct qlog_ring *r = qlog_ring_new(s, 4096);
+    CHECK_EQ(qlog_writer_start(s, 3600, 7200), 0);
+    struct timespec t0, t1;
+    double worst = 0;
+    int refused = 0;
+    for (int i = 0; i < 40000; i++) {
+        struct qlog_record rec;
+        char name[64];
+        snprintf(name, sizeof name, "n%d.full.test", i);
+        mkrec(&rec, T0 + (uint64_t)i, "10.4.0.1", name, 0, 0);
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        refused += !qlog_submit(r, &rec);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        double us = (t1.tv_sec - t0.tv_sec) * 1e6 + (t1.tv_nsec - t0.tv_nsec) / 1e3;
+        if (us > worst)
+            worst = us;
+        if (i % 1000 == 0)
+            usleep(2000);
+    }
+    usleep(600 * 1000);
+    struct qlog_stats st;
+    qlog_stats(s, &st);
+    CHECK(st.stopped);
+    CHECK_EQ(st.last_error, -ENOSPC);
+    CHECK(st.lost > 0);
+    CHECK(st.written < 40000);
+    CHECK(worst < 5000); /* microseconds: generous, a blocked submit would be far longer */
+    qlog_writer_stop(s);
+    qlog_close(s);
+    /* the store still opens and what was written is readable */
+    CHECK_EQ(qlog_open(d, 256 << 10, QLOG_OPEN_RDONLY, &s), 0);
+    CHECK_EQ(qlog_count(s), (long)st.written);
+    qlog_close(s);
+    (void)refused;
+}
+
+/* A second process reads while this one writes (each opens its own env,
+ * after the fork: LMDB handles never cross a fork). */
+static void test_forked_reader(void)
+{
+    char d[300];
+    int p[2];
+    newdir(d, sizeof d);
+    CHECK_EQ(pipe(p), 0);
+    {
+        struct qlog_store *s0; /* create it first so the reader finds it */
+        CHECK_EQ(qlog_open(d, 64 << 20, 0, &s0), 0);
+        qlog_close(s0);
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[1]);
+        struct qlog_store *s;
+        if (qlog_open(d, 64 << 20, QLOG_OPEN_RDONLY, &s) != 0)
+            _exit(10);
+        long prev = 0, reads = 0;
+        char b;
+        /* read until the parent closes the pipe; counts only grow */
+        for (int i = 0; i < 20000; i++) {
+            long n = qlog_count(s);
+            if (n < prev)
+                _exit(11);
+            prev = n;
+            reads++;
+            struct qlog_filter f = {.limit = 10};
+            struct collect c;
+            if (run(s, &f, &c) < 0)
+                _exit(12);
+            struct timeval tv = {0, 1000};
+            fd_set fds;
+            FD_ZERO(&fds);
+            FD_SET(p[0], &fds);
+            if (select(p[0] + 1, &fds, NULL, NULL, &tv) > 0 && read(p[0], &b, 1) == 0)
+                break;
+        }
+        long n = qlog_count(s);
+        qlog_close(s);
+        _exit(n == 3000 && reads > 1 ? 0 : 13);
+    }
+    close(p[0]);
+    struct qlog_store *s;
+    CHECK_EQ(qlog_open(d, 64 << 20, 0, &s), 0);
+    struct qlog_ring *r = qlog_ring_new(s, 4096);
+    qlog_writer_start(s, 0, 0);
+    for (int i = 0; i < 3000; i++) {
+        struct qlog_record rec;
+        mkrec(&rec, T0 + (uint64_t)i, "10.5.0.1", "fork.test", 0, 0);
+        while (!qlog_submit(r, &rec))
+            usleep(100);
+        if (i % 100 == 0)
+            usleep(5000);
+    }
+    qlog_writer_stop(s);
+    qlog_close(s);
+    close(p[1]);
+    int status;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK(WIFEXITED(status));
+    CHECK_EQ(WEXITSTATUS(status), 0);
+}
+
+/* kill -9 of a process writing under load: the store reopens cleanly and
+ * holds at least what the child saw committed. */
+static void test_kill9(void)
+{
+    char d[300];
+    int p[2];
+    newdir(d, sizeof d);
+    CHECK_EQ(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        struct qlog_store *s;
+        if (qlog_open(d, 256 << 20, 0, &s) != 0)
+            _exit(10);
+        struct qlog_ring *r = qlog_ring_new(s, 65536);
+        qlog_writer_start(s, 0, 0);
+        for (uint64_t i = 0;; i++) {
+            struct qlog_record rec;
+            mkrec(&rec, T0 + i, i % 2 ? "10.6.0.1" : "fd00::1", "kill.test", i % 7 == 0, 0);
+            qlog_submit(r, &rec);
+            if (i % 4096 == 0) {
+                struct qlog_stats st;
+                qlog_stats(s, &st);
+                if (write(p[1], &st.written, sizeof st.written) < 0)
+                    _exit(11);
+                usleep(1000);
+            }
+        }
+    }
+    close(p[1]);
+    uint64_t seen = 0, w;
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do { /* at least 20000 committed, at most 10 s */
+        if (read(p[0], &w, sizeof w) == sizeof w)
+            seen = w;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while (seen < 20000 && now.tv_sec - start.tv_sec < 10);
+    kill(pid, SIGKILL);
+    int status;
+    waitpid(pid, &status, 0);
+    while (read(p[0], &w, sizeof w) == sizeof w)
+        seen = w;
+    close(p[0]);
+    CHECK(WIFSIGNALED(status));
+    CHECK(seen >= 20000);
+    struct qlog_store *s;
+    CHECK_EQ(qlog_open(d, 256 << 20, 0, &s), 0);
+    long n = qlog_count(s);
+    CHECK(n >= (long)seen);
+    /* every record decodes and the indexes agree */
+    struct qlog_filter f = {0};
+    struct collect c;
+    CHECK_EQ(run(s, &f, &c), n);
+    f.has_client = true;
+    uint8_t fam;
+    qlog_parse_addr("10.6.0.1", f.client, &fam);
+    long a = run(s, &f, &c);
+    qlog_parse_addr("fd00::1", f.client, &fam);
+    long b = run(s, &f, &c);
+    CHECK_EQ(a + b, n);
+    /* and it takes new records */
+    struct qlog_record rec;
+    mkrec(&rec, T0 - 1, "10.6.0.2", "after.test", 0, 0);
+    CHECK_EQ(qlog_write(s, &rec, 1), 0);
+    CHECK_EQ(qlog_count(s), n + 1);
+    qlog_close(s);
+}
+
+static void test_parsers(void)
+{
+    uint64_t now = T0 + 10 * 3600 * 1000000ull + 30 * 60 * 1000000ull, t; /* 10:30 UTC */
+    CHECK_EQ(qlog_parse_time("1h", now, &t), 0);
+    CHECK_EQ(t, now - 3600 * 1000000ull);
+    CHECK_EQ(qlog_parse_time("30m", now, &t), 0);
+    CHECK_EQ(t, now - 1800 * 1000000ull);
+    CHECK_EQ(qlog_parse_time("7d", now, &t), 0);
+    CHECK_EQ(t, now - 7 * 86400 * 1000000ull);
+    CHECK_EQ(qlog_parse_time("today", now, &t), 0);
+    CHECK_EQ(t, T0);
+    CHECK_EQ(qlog_parse_time("yesterday", now, &t), 0);
+    CHECK_EQ(t, T0 - 86400 * 1000000ull);
+    CHECK_EQ(qlog_parse_time("2026-11-23", now, &t), 0);
+    CHECK_EQ(t, T0);
+    CHECK_EQ(qlog_parse_time("2026-11-23 10:15", now, &t), 0);
+    CHECK_EQ(t, T0 + (10 * 3600 + 15 * 60) * 1000000ull);
+    CHECK_EQ(qlog_parse_time("2026-11-23T10:15:07", now, &t), 0);
+    CHECK_EQ(t, T0 + (10 * 3600 + 15 * 60 + 7) * 1000000ull);
+    const char *bad[] = {"",
+                         "1",
+                         "h",
+                         "1y",
+                         "-1h",
+                         "2026-13-01",
+                         "2026-02-29",
+                         "2026-11-23 25:00",
+                         "2026-11-23 10",
+                         "2026-11-23x",
+                         "99999999h",
+                         "2026-1-1",
+                         "yesterdayx"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        CHECK_EQ(qlog_parse_time(bad[i], now, &t), -EINVAL);
+
+    uint8_t w[256], len;
+    bool sfx;
+    CHECK_EQ(qlog_parse_name("WWW.Example.COM.", w, &len, &sfx), 0);
+    CHECK(!sfx);
+    CHECK_EQ(len, 17);
+    CHECK(memcmp(w, "\3www\7example\3com", 17) == 0);
+    CHECK_EQ(qlog_parse_name("*.example.com", w, &len, &sfx), 0);
+    CHECK(sfx);
+    CHECK_EQ(len, 13);
+    const char *badn[] = {"", "*", "*.", "a..b", "*example.com", "a b.com", ".a", "a\\.b"};
+    for (size_t i = 0; i < sizeof badn / sizeof *badn; i++)
+        CHECK_EQ(qlog_parse_name(badn[i], w, &len, &sfx), -EINVAL);
+    char big[400];
+    memset(big, 'a', sizeof big);
+    big[64] = 0;
+    CHECK_EQ(qlog_parse_name(big, w, &len, &sfx), -EINVAL); /* label of 64 */
+    char text[300];
+    qlog_parse_name("www.example.com", w, &len, &sfx);
+    qlog_name_text(w, len, text, sizeof text);
+    CHECK_STR(text, "www.example.com.");
+
+    uint8_t a[16], fam;
+    CHECK_EQ(qlog_parse_addr("192.0.2.7", a, &fam), 0);
+    CHECK_EQ(fam, 4);
+    qlog_addr_text(a, fam, text, sizeof text);
+    CHECK_STR(text, "192.0.2.7");
+    CHECK_EQ(qlog_parse_addr("::ffff:192.0.2.7", a, &fam), 0);
+    CHECK_EQ(fam, 4);
+    CHECK_EQ(qlog_parse_addr("2001:DB8::1", a, &fam), 0);
+    CHECK_EQ(fam, 6);
+    qlog_addr_text(a, fam, text, sizeof text);
+    CHECK_STR(text, "2001:db8::1");
+    CHECK_EQ(qlog_parse_addr("10.0.0.256", a, &fam), -EINVAL);
+    CHECK_EQ(qlog_parse_addr("example.com", a, &fam), -EINVAL);
+}
+
+/* The version key: a store of another version is refused. */
+static void test_version_checked(void)
+{
+    char d[300];
+    struct qlog_store *s;
+    CHECK_EQ(qlog_open(newdir(d, sizeof d), 16 << 20, 0, &s), 0);
+    qlog_close(s);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 8);
+    CHECK_EQ(mdb_env_open(env, d, 0, 0640), 0);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    mdb_dbi_open(txn, "meta", 0, &meta);
+    uint8_t v[4] = {0, 0, 0, 99};
+    MDB_val k = {7, "version"}, dv = {4, v};
+    CHECK_EQ(mdb_put(txn, meta, &k, &dv, 0), 0);
+    mdb_txn_commit(txn);
+    mdb_env_close(env);
+    CHECK_EQ(qlog_open(d, 16 << 20, 0, &s), -EPROTO);
+    struct stat st;
+    char f[400];
+    snprintf(f, sizeof f, "%s/data.mdb", d);
+    CHECK_EQ(stat(f, &st), 0);
+    CHECK_EQ(st.st_mode & 0777, 0640);
+    CHECK_EQ(qlog_open("/nonexistent/qlog", 16 << 20, QLOG_OPEN_RDONLY, &s), -ENOENT);
+}
+
+/* The daily report on a known day: groups, counts, and a self-contained
+ * HTML page with its charts. */
+static void test_report_daily(void)
+{
+    char d[300];
+    struct qlog_store *s;
+    CHECK_EQ(qlog_open(newdir(d, sizeof d), 64 << 20, 0, &s), 0);
+    qlog_set_category_name(s, 1, "adult");
+    qlog_set_category_name(s, 2, "self_harm");
+    qlog_set_category_name(s, 3, "gaming");
+    qlog_set_segment_name(s, 1, "students");
+    qlog_set_segment_name(s, 2, "staff");
+    static struct qlog_record recs[1000];
+    size_t n = 0;
+    uint64_t h = 3600000000ull;
+    /* 10.7.0.1 students: 3 adult (2 names), 1 self_harm; 10.7.0.2 staff: 2 adult */
+    mkrec(&recs[n++], T0 + 9 * h, "10.7.0.1", "bad.example", QLOG_BLOCKED, 1);
+    mkrec(&recs[n++], T0 + 9 * h + 5, "10.7.0.1", "bad.example", QLOG_BLOCKED, 1);
+    mkrec(&recs[n++], T0 + 10 * h, "10.7.0.1", "worse.example", QLOG_BLOCKED, 1);
+    mkrec(&recs[n++], T0 + 11 * h, "10.7.0.1", "sad.example", QLOG_BLOCKED, 2);
+    mkrec(&recs[n++], T0 + 13 * h, "10.7.0.2", "bad.example", QLOG_BLOCKED, 1);
+    mkrec(&recs[n++], T0 + 14 * h, "10.7.0.2", "<b>x.example", QLOG_BLOCKED, 1);
+    recs[n - 1].segment = recs[n - 2].segment = 2;
+    /* not safeguarding: gaming blocks; and plain queries; and the day before/after */
+    mkrec(&recs[n++], T0 + 12 * h, "10.7.0.3", "game.example", QLOG_BLOCKED, 3);
+    mkrec(&recs[n++], T0 - 1, "10.7.0.9", "bad.example", QLOG_BLOCKED, 1);
+    mkrec(&recs[n++], T0 + 24 * h, "10.7.0.9", "bad.example", QLOG_BLOCKED, 1);
+    for (int i = 0; i < 100; i++)
+        mkrec(&recs[n++], T0 + (uint64_t)(i % 24) * h + 7, "10.7.0.4", "ok.example", 0, 0);
+    CHECK_EQ(qlog_write(s, recs, n), 0);
+    char *cats[] = {"adult", "self_harm", "extremism"};
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    CHECK_EQ(ctl_report_daily_write(s, T0, cats, 3, false, f), 0);
+    fclose(f);
+    CHECK(strstr(buf, "report for 2026-11-23") != NULL);
+    CHECK(strstr(buf, "Queries: 107  Blocked: 7  Safeguarding attempts: 6 from 2 clients") != NULL);
+    CHECK(strstr(buf, "10.7.0.1 (segment students): 4 attempts, first 09:00:00, last 11:00:00") !=
+          NULL);
+    CHECK(strstr(buf, "categories: adult 3, self_harm 1") != NULL);
+    CHECK(strstr(buf, "names: bad.example. (2), sad.example. (1), worse.example. (1)") != NULL);
+    CHECK(strstr(buf, "10.7.0.2 (segment staff): 2 attempts, first 13:00:00, last 14:00:00") !=
+          NULL);
+    CHECK(strstr(buf, "game.example") == NULL);
+    CHECK(strstr(buf, "10.7.0.9") == NULL);
+    CHECK(strstr(buf, "10.7.0.1") < strstr(buf, "10.7.0.2")); /* biggest group first */
+    free(buf);
+
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    CHECK_EQ(ctl_report_daily_write(s, T0, cats, 3, true, f), 0);
+    fclose(f);
+    CHECK(strstr(buf, "<!DOCTYPE html>") != NULL);
+    CHECK(strstr(buf, "aria-label=\"queries and blocks by hour\"") != NULL);
+    CHECK(strstr(buf, "aria-label=\"blocked by category\"") != NULL);
+    CHECK(strstr(buf, "<title>09:00 2 blocked</title>") != NULL);
+    CHECK(strstr(buf, "&lt;b&gt;x.example") != NULL); /* escaped */
+    CHECK(strstr(buf, "<b>x") == NULL);
+    CHECK(strstr(buf, "http:") == NULL);
+    CHECK(strstr(buf, "https:") == NULL);
+    CHECK(strstr(buf, "src=") == NULL);
+    CHECK(strstr(buf, "<link") == NULL);
+    CHECK(strstr(buf, "</html>") != NULL);
+    free(buf);
+    qlog_close(s);
+}
+
+int main(void)
+{
+    setenv("TZ", "UTC", 1);
+    tzset();
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_qlog.XXXXXX");
+    if (!mkdtemp(tmpdir)) {
+        perror("mkdtemp");
+        return 1;
+    }
+    UNIT_RUN(test_parsers);
+    UNIT_RUN(test_rings_writer_filters);
+    UNIT_RUN(test_ring_full_drops);
+    UNIT_RUN(test_purge_keeps_flagged);
+    UNIT_RUN(test_erase_client_audited);
+    UNIT_RUN(test_full_map);
+    UNIT_RUN(test_forked_reader);
+    UNIT_RUN(test_kill9);
+    UNIT_RUN(test_version_checked);
+    UNIT_RUN(test_report_daily);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        printf("# could not remove %s\n", tmpdir);
+    return unit_done();
+}
