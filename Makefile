@@ -115,6 +115,9 @@ install: all
 	if [ -f $(BUILD)/gatehousectl ]; then install -m 0755 $(BUILD)/gatehousectl $(DESTDIR)$(BINDIR)/gatehousectl; fi
 	install -d $(DESTDIR)$(SYSCONFDIR)/gatehouse
 	install -m 0644 docs/gatehouse.example.yaml $(DESTDIR)$(SYSCONFDIR)/gatehouse/gatehouse.yaml.example
+	install -d $(DESTDIR)$(PREFIX)/share/gatehouse/blocklists/builtin
+	install -m 0644 blocklists/builtin/*.txt $(DESTDIR)$(PREFIX)/share/gatehouse/blocklists/builtin/
+	install -m 0644 blocklists/catalogue.yaml $(DESTDIR)$(PREFIX)/share/gatehouse/blocklists/
 
 clean:
 	rm -rf build build-asan build-fuzz

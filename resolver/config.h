@@ -38,8 +38,8 @@ struct config_net {
 /* resolver.forward-zones entry: queries at or below zone go to servers (with
  * RD set), never iterated.  zone "." forwards everything. */
 struct config_forward {
-    char *zone;                /* presentation form, e.g. "school.local." */
-    uint8_t zone_wire[256];    /* uncompressed wire form, lower case */
+    char *zone;             /* presentation form, e.g. "school.local." */
+    uint8_t zone_wire[256]; /* uncompressed wire form, lower case */
     size_t zone_wire_len;
     struct config_sockaddr *servers; /* port 53 unless "ADDR@PORT" given */
     size_t nservers;
@@ -53,16 +53,129 @@ struct config_category {
     size_t nsources;
 };
 
+/* --- segments, policies and schedules (policy.h builds the runtime form) ---
+ *
+ * Plain data, already parsed and checked: names in wire form, times in
+ * minutes, dates as day numbers, references by name checked to resolve. */
+
+/* One weekly window: days is a bit set, bit 0 = Monday .. bit 6 = Sunday;
+ * start and end are minutes after local midnight, start < end (end
+ * exclusive; 1440 = midnight at the end of the day). */
+struct config_window {
+    uint8_t days;
+    uint16_t start, end;
+};
+
+/* Local calendar days since 1970-01-01, both ends included. */
+struct config_daterange {
+    int32_t from, to;
+};
+
+/* schedules.NAME: active at a moment when the moment is in one of the windows,
+ * on a day inside a term (when terms are given) and not in a holiday. */
+struct config_schedule {
+    char *name;
+    struct config_window *windows;
+    size_t nwindows;
+    struct config_daterange *terms;
+    size_t nterms;
+    struct config_daterange *holidays;
+    size_t nholidays;
+};
+
+enum config_action_kind {
+    CONFIG_ACTION_NXDOMAIN = 0,
+    CONFIG_ACTION_NODATA,
+    CONFIG_ACTION_NULL,    /* 0.0.0.0 and :: */
+    CONFIG_ACTION_ADDRESS, /* a block page host */
+};
+
+struct config_action {
+    enum config_action_kind kind;
+    bool have_a4, have_a6;
+    uint8_t a4[4], a6[16];
+};
+
+struct config_category_action {
+    char *category;
+    struct config_action action;
+};
+
+/* policies.NAME.schedules entry: "during" (inside = true) or "outside" a
+ * schedule, either block categories or allow only the allow list. */
+enum config_rule_kind {
+    CONFIG_RULE_BLOCK = 0,
+    CONFIG_RULE_ALLOW_ONLY,
+};
+
+struct config_rule {
+    enum config_rule_kind kind;
+    char *schedule;
+    bool inside;
+    char **categories; /* CONFIG_RULE_BLOCK */
+    size_t ncategories;
+};
+
+enum config_safe_search {
+    CONFIG_SAFE_SEARCH_OFF = 0,
+    CONFIG_SAFE_SEARCH_MODERATE,
+    CONFIG_SAFE_SEARCH_STRICT,
+};
+
+/* An allow or deny entry: "example.org" is that name only, "*.example.org"
+ * that name and everything below it. */
+struct config_name {
+    uint8_t wire[256]; /* lower case, without the "*." */
+    size_t len;
+    bool subtree;
+    char *text;    /* as written */
+    unsigned line; /* in the config file, for explanations */
+};
+
+struct config_policy {
+    char *name;
+    char **block; /* categories always blocked */
+    size_t nblock;
+    struct config_name *allow;
+    size_t nallow;
+    struct config_name *deny;
+    size_t ndeny;
+    enum config_safe_search safe_search;
+    struct config_rule *rules;
+    size_t nrules;
+    struct config_action action; /* how blocked names are answered */
+    struct config_category_action *category_actions;
+    size_t ncategory_actions;
+    uint32_t block_ttl;     /* TTL of synthesized block answers, default 60 */
+    bool default_block;     /* "default: block": only the allow list passes */
+    bool bypass_protection; /* DoH canary, Private Relay, DDR: default true */
+};
+
+/* segments entry.  A query matches when every kind of criterion given
+ * matches (any one network of the list, any one local address, any one
+ * interface); a segment with none matches everything. */
+struct config_segment {
+    char *name;
+    struct config_net *networks;
+    size_t nnetworks;
+    struct config_net *local_addresses;
+    size_t nlocal_addresses;
+    char **interfaces;
+    size_t ninterfaces;
+    char *policy;        /* a name in policies */
+    bool grant_required; /* guest-access: grant-required */
+};
+
 struct config {
     char *path; /* file it came from; "(built-in)" for the default */
 
     /* server */
     struct config_sockaddr *listen; /* server.listen */
     size_t nlisten;
-    unsigned threads;             /* server.threads, 1..CONFIG_MAX_THREADS */
-    char *state_dir;              /* server.state-dir */
-    char *user;                   /* server.user: drop to it after binding; NULL = stay */
-    int verbosity;                /* server.verbosity 0 (errors) .. 4 (debug) */
+    unsigned threads;                   /* server.threads, 1..CONFIG_MAX_THREADS */
+    char *state_dir;                    /* server.state-dir */
+    char *user;                         /* server.user: drop to it after binding; NULL = stay */
+    int verbosity;                      /* server.verbosity 0 (errors) .. 4 (debug) */
     struct config_net *client_networks; /* server.client-networks; default loopback */
     size_t nclient_networks;
     unsigned edns_buffer_size;    /* server.edns-buffer-size, default 1232 */
@@ -70,8 +183,8 @@ struct config {
     unsigned tcp_max_connections; /* server.tcp-max-connections (per thread), default 256 */
 
     /* resolver */
-    char *root_hints;             /* resolver.root-hints; NULL = built-in IANA hints */
-    bool qname_minimisation;      /* resolver.qname-minimisation, default true */
+    char *root_hints;                /* resolver.root-hints; NULL = built-in IANA hints */
+    bool qname_minimisation;         /* resolver.qname-minimisation, default true */
     struct config_forward *forwards; /* resolver.forward-zones */
     size_t nforwards;
     struct config_sockaddr *outgoing; /* resolver.outgoing-address (port ignored) */
@@ -88,30 +201,39 @@ struct config {
     unsigned max_per_client;      /* resolver.max-per-client in flight, default 64 */
 
     /* cache */
-    size_t cache_size;            /* cache.size in bytes, default 64 MiB */
-    uint32_t cache_min_ttl;       /* cache.min-ttl, default 0 */
-    uint32_t cache_max_ttl;       /* cache.max-ttl, default 1 day */
+    size_t cache_size;               /* cache.size in bytes, default 64 MiB */
+    uint32_t cache_min_ttl;          /* cache.min-ttl, default 0 */
+    uint32_t cache_max_ttl;          /* cache.max-ttl, default 1 day */
     uint32_t cache_max_negative_ttl; /* cache.max-negative-ttl, default 1 hour */
-    bool serve_stale;             /* cache.serve-stale, default true */
-    uint32_t stale_max_age;       /* cache.serve-stale-max-age, default 1 day (RFC 8767) */
-    bool prefetch;                /* cache.prefetch, default true */
+    bool serve_stale;                /* cache.serve-stale, default true */
+    uint32_t stale_max_age;          /* cache.serve-stale-max-age, default 1 day (RFC 8767) */
+    bool prefetch;                   /* cache.prefetch, default true */
 
     /* blocklists (the policy issue builds on these) */
-    char *blocklist_index;        /* blocklists.index: the compiled LMDB file;
-                                   * default STATE_DIR/blocklists.mdb */
+    char *blocklist_index;              /* blocklists.index: the compiled LMDB file;
+                                         * default STATE_DIR/blocklists.mdb */
     struct config_category *categories; /* blocklists.categories: NAME -> [sources] */
     size_t ncategories;
 
     /* query log */
-    bool log_enabled;             /* log.enabled, default true */
-    char *log_path;               /* log.path: LMDB directory; default STATE_DIR/querylog */
-    size_t log_map_size;          /* log.map-size, default 4 GiB */
-    uint32_t log_retention;       /* log.retention in seconds, default 90 days */
+    bool log_enabled;               /* log.enabled, default true */
+    char *log_path;                 /* log.path: LMDB directory; default STATE_DIR/querylog */
+    size_t log_map_size;            /* log.map-size, default 4 GiB */
+    uint32_t log_retention;         /* log.retention in seconds, default 90 days */
     uint32_t log_retention_flagged; /* log.retention-flagged: blocked and safeguarding
                                      * records, default 365 days; >= log.retention */
-    char **safeguarding;          /* log.safeguarding-categories; default adult, extremism,
-                                   * self_harm, violence, drugs, weapons */
+    char **safeguarding;            /* log.safeguarding-categories; default adult, extremism,
+                                     * self_harm, violence, drugs, weapons */
     size_t nsafeguarding;
+
+    /* policy */
+    char *timezone; /* the school's time zone for schedules, default Europe/London */
+    struct config_schedule *schedules;
+    size_t nschedules;
+    struct config_policy *policies;
+    size_t npolicies;
+    struct config_segment *segments; /* none: server.client-networks, no policy */
+    size_t nsegments;
 };
 
 /* Load and validate FILE.  On success returns 0 and sets *out (caller frees
@@ -135,8 +257,7 @@ void config_print(FILE *f, const struct config *cfg);
 /* Whether the change from old to new can be applied by a reload (listeners,
  * threads and user cannot change without a restart).  0 if yes, else -EINVAL
  * with the setting named in err. */
-int config_reloadable(const struct config *old, const struct config *new, char *err,
-                      size_t errlen);
+int config_reloadable(const struct config *old, const struct config *new, char *err, size_t errlen);
 
 /* Helpers shared with the other modules. */
 bool config_net_contains(const struct config_net *net, const struct sockaddr *sa);

@@ -17,18 +17,33 @@
 #include <stdatomic.h>
 #include <time.h>
 
+#include "blocklist.h"
 #include "cache.h"
 #include "config.h"
 #include "hints.h"
 #include "infra.h"
 #include "iterator.h"
+#include "policy.h"
+#include "qlog.h"
+
+/* The compiled blocklist index, shared by the generations that use the same
+ * file: LMDB must not have one file open twice in a process, so a reload
+ * reopens the index only when the file was replaced. */
+struct daemon_index {
+    atomic_int refs;
+    struct blocklist *bl;
+    dev_t dev;
+    ino_t ino;
+};
 
 struct daemon_env {
     atomic_int refs;
     unsigned generation;
-    struct config *cfg;   /* owned */
-    struct hints *hints;  /* owned */
-    struct iter_env iter; /* points at cfg, hints and the daemon's caches */
+    struct config *cfg;          /* owned */
+    struct hints *hints;         /* owned */
+    struct daemon_index *index;  /* a reference, or NULL: no index (no categories) */
+    struct policy_set *policies; /* owned; NULL when no segments are configured */
+    struct iter_env iter;        /* points at cfg, hints and the daemon's caches */
 };
 
 struct worker;
@@ -40,13 +55,24 @@ struct daemon {
     struct infra *infra;
     struct worker **workers;
     unsigned nworkers;
+    struct qlog_store *qlog; /* the query log, or NULL when log.enabled is off or it failed */
     time_t started;
 };
 
-/* Takes ownership of cfg and hints (both freed with the generation, also when
- * this fails and returns NULL).  refs starts at 1. */
+/* Takes ownership of cfg, hints and policies, and the caller's reference to
+ * index (all freed with the generation, also when this fails and returns
+ * NULL).  refs starts at 1. */
 struct daemon_env *daemon_env_new(struct daemon *d, struct config *cfg, struct hints *hints,
+                                  struct daemon_index *index, struct policy_set *policies,
                                   unsigned generation);
+
+/* Opens the index at path, or takes another reference to prev when path is
+ * still the same file.  Returns 0 with *out set (NULL when there is no file:
+ * -ENOENT is not an error here, categories then match nothing), or a negative
+ * errno with a message in err for a file that is there but unusable. */
+int daemon_index_open(const char *path, struct daemon_index *prev, struct daemon_index **out,
+                      char *err, size_t errlen);
+void daemon_index_unref(struct daemon_index *ix);
 /* A new reference to the current generation. */
 struct daemon_env *daemon_env_get(struct daemon *d);
 void daemon_env_ref(struct daemon_env *e);

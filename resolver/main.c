@@ -79,20 +79,88 @@ static int effective_verbosity(const struct main_state *m, const struct config *
     return cfg->verbosity + m->verbosity_bump;
 }
 
-/* Builds a configuration generation from cfg (consumed). */
-static struct daemon_env *make_env(struct main_state *m, struct config *cfg, char *err,
-                                   size_t errlen)
+static int index_category_id(void *arg, const char *name)
 {
+    struct daemon_index *ix = arg;
+    int id = ix ? blocklist_category_id(ix->bl, name) : -1;
+    return id < 0 ? -1 : id;
+}
+
+/* Builds a configuration generation from cfg (consumed): root hints, the
+ * blocklist index (reused when the file is unchanged since prev) and the
+ * policies, whose categories are numbered by that index. */
+static struct daemon_env *make_env(struct main_state *m, struct config *cfg,
+                                   struct daemon_index *prev, char *err, size_t errlen)
+{
+    struct daemon_index *ix = NULL;
+    struct policy_set *ps = NULL;
     struct hints *h = hints_load(cfg->root_hints, err, errlen);
 
-    if (!h) {
-        config_free(cfg);
-        return NULL;
-    }
-    struct daemon_env *e = daemon_env_new(&m->d, cfg, h, ++m->generation);
+    if (!h)
+        goto fail;
+    if (daemon_index_open(cfg->blocklist_index, prev, &ix, err, errlen) < 0)
+        goto fail;
+    if (cfg->nsegments && !ix)
+        log_warning("no blocklist index at %s: categories match nothing until "
+                    "'gatehousectl blocklists compile' makes one",
+                    cfg->blocklist_index);
+    if (cfg->nsegments && policy_set_build(cfg, index_category_id, ix, &ps, err, errlen) < 0)
+        goto fail;
+    struct daemon_env *e = daemon_env_new(&m->d, cfg, h, ix, ps, ++m->generation);
     if (!e)
         snprintf(err, errlen, "out of memory");
     return e;
+fail:
+    daemon_index_unref(ix);
+    hints_free(h);
+    config_free(cfg);
+    return NULL;
+}
+
+/* The log keeps names, not numbers, beside its records: segment i is id
+ * i + 1 and category bit b is id b + 1 (0 means none in a record). */
+static void log_name_tables(struct qlog_store *q, const struct daemon_env *e)
+{
+    if (!q)
+        return;
+    for (size_t i = 0; i < e->cfg->nsegments && i < 255; i++)
+        qlog_set_segment_name(q, (uint8_t)(i + 1), e->cfg->segments[i].name);
+    for (unsigned id = 0; e->index && id < 64; id++) {
+        const char *name = blocklist_category_name(e->index->bl, id);
+        if (name)
+            qlog_set_category_name(q, (uint16_t)(id + 1), name);
+    }
+}
+
+/* The query log lives under server.state-dir; neither failing to make the
+ * directory nor failing to open the log stops resolution (issue: resolution
+ * goes on), but both are said loudly. */
+static struct qlog_store *open_query_log(const struct config *cfg)
+{
+    struct qlog_store *q = NULL;
+    int rc;
+
+    if (!cfg->log_enabled)
+        return NULL;
+    if (mkdir(cfg->state_dir, 0750) < 0 && errno != EEXIST) {
+        log_error("query log disabled: cannot create %s: %s", cfg->state_dir, strerror(errno));
+        return NULL;
+    }
+    if ((rc = qlog_open(cfg->log_path, cfg->log_map_size, 0, &q)) < 0) {
+        log_error("query log disabled: cannot open %s: %s", cfg->log_path, strerror(-rc));
+        return NULL;
+    }
+    return q;
+}
+
+/* Schedules are in the school's time zone.  TZ is process-wide and not safe
+ * to change while workers read local time, so it is set once, here. */
+static void set_timezone(const char *tz)
+{
+    if (tz && *tz) {
+        setenv("TZ", tz, 1);
+        tzset();
+    }
 }
 
 static void reload(struct main_state *m)
@@ -107,21 +175,23 @@ static void reload(struct main_state *m)
     }
     struct daemon_env *cur = daemon_env_get(&m->d);
     int rc = config_reloadable(cur->cfg, cfg, err, sizeof err);
-    daemon_env_unref(cur);
     if (rc < 0) {
+        daemon_env_unref(cur);
         log_error("reload refused, still running the previous configuration: %s", err);
         config_free(cfg);
         return;
     }
     struct cache_limits limits = cache_limits_of(cfg);
     int verbosity = effective_verbosity(m, cfg);
-    struct daemon_env *e = make_env(m, cfg, err, sizeof err);
+    struct daemon_env *e = make_env(m, cfg, cur->index, err, sizeof err);
+    daemon_env_unref(cur);
     if (!e) {
         log_error("reload failed, still running the previous configuration: %s", err);
         return;
     }
     cache_set_limits(m->d.cache, &limits);
     log_set_verbosity(verbosity);
+    log_name_tables(m->d.qlog, e);
     daemon_env_publish(&m->d, e);
     for (unsigned i = 0; i < m->d.nworkers; i++)
         worker_reload(m->d.workers[i]);
@@ -303,12 +373,19 @@ int main(int argc, char **argv)
     }
     if (check_only) {
         struct hints *h = hints_load(cfg->root_hints, err, sizeof err);
-        if (!h) {
+        struct daemon_index *ix = NULL;
+        struct policy_set *ps = NULL;
+        int bad = !h || daemon_index_open(cfg->blocklist_index, NULL, &ix, err, sizeof err) < 0 ||
+                  (cfg->nsegments &&
+                   policy_set_build(cfg, index_category_id, ix, &ps, err, sizeof err) < 0);
+        policy_set_free(ps);
+        daemon_index_unref(ix);
+        hints_free(h);
+        if (bad) {
             fprintf(stderr, "%s\n", err);
             config_free(cfg);
             return 1;
         }
-        hints_free(h);
         printf("%s: ok\n", m.config_path ? m.config_path : "(built-in)");
         config_free(cfg);
         return 0;
@@ -330,15 +407,22 @@ int main(int argc, char **argv)
         log_error("out of memory at start-up");
         return 1;
     }
-    m.d.env = make_env(&m, cfg, err, sizeof err);
+    set_timezone(cfg->timezone);
+    m.d.env = make_env(&m, cfg, NULL, err, sizeof err);
     if (!m.d.env) {
         log_error("%s", err);
         return 1;
     }
     cfg = m.d.env->cfg;
+    m.d.qlog = open_query_log(cfg);
+    log_name_tables(m.d.qlog, m.d.env);
 
     int exit_code = 0;
-    if (start_workers(&m, cfg, err, sizeof err) < 0) {
+    int rc = start_workers(&m, cfg, err, sizeof err);
+    if (rc == 0 && m.d.qlog &&
+        (rc = qlog_writer_start(m.d.qlog, cfg->log_retention, cfg->log_retention_flagged)) < 0)
+        snprintf(err, sizeof err, "cannot start the query log writer: %s", strerror(-rc));
+    if (rc < 0) {
         log_error("%s", err);
         exit_code = 1;
         for (unsigned i = 0; i < m.d.nworkers && m.d.workers; i++)
@@ -368,6 +452,7 @@ int main(int argc, char **argv)
         if (m.d.workers[i])
             worker_join_free(m.d.workers[i]);
     free(m.d.workers);
+    qlog_close(m.d.qlog); /* drains the rings and commits */
     daemon_env_unref(m.d.env);
     cache_free(m.d.cache);
     infra_free(m.d.infra);

@@ -22,7 +22,10 @@
 
 #include "log.h"
 #include "outbound.h"
+#include "policy.h"
+#include "qlog.h"
 #include "siphash.h"
+#include "synth.h"
 #include "wire.h"
 #include "worker.h"
 
@@ -33,12 +36,36 @@
 #define WORKER_MAX_LISTENERS 64
 #define WORKER_DRAIN_MS 2000
 #define WORKER_SCRATCH (65535 + 512)
+#define MEMO_SIZE 65536 /* names whose categories a worker remembers; power of two */
+
+/* What the query log needs to know about how a query was answered. */
+struct note {
+    uint64_t start_us; /* when the query arrived */
+    uint8_t verdict;   /* enum qlog_verdict */
+    uint8_t flags;     /* QLOG_F_* */
+    uint8_t segment;   /* segment index + 1; 0 = none */
+    int category;      /* category bit that decided or flagged it, or -1 */
+};
 
 struct waiter {
     struct waiter *next;
+    struct note note;
     struct client c;
-    struct wire_query q; /* q.pkt points at qpkt */
+    struct wire_query q;           /* q.pkt points at qpkt */
+    const struct policy *policy;   /* the client's policy, or NULL */
+    struct daemon_env *policy_env; /* a reference keeping policy alive */
+    bool rewrite;                  /* the request resolves the safe-search target */
+    uint32_t rewrite_ttl;
     uint8_t qpkt[WIRE_HEADER_LEN + WIRE_MAX_NAME + 4];
+};
+
+/* A name's blocklist categories, as of one index generation.  Entries are
+ * told apart by a 64-bit keyed hash of the name alone: a false match needs a
+ * collision of SipHash under a secret key. */
+struct memo_entry {
+    uint64_t hash;
+    uint64_t generation;
+    uint64_t categories;
 };
 
 struct request {
@@ -89,11 +116,22 @@ struct worker {
     uint8_t hash_key[16];
     struct worker_stats stats;
     struct outbound_stats ostats;
+    struct policy_clock clock; /* local time for schedules, refreshed each second */
+    struct qlog_ring *ring;    /* query log hand-off, or NULL when not logging */
+    uint64_t flag_mask;        /* safeguarding categories (log.safeguarding-categories) */
+    struct memo_entry *memo;
+    char ede_text[256];
     uint8_t stale[WORKER_SCRATCH];
     uint8_t scratch[WORKER_SCRATCH];
 };
 
 static void request_run(struct request *r);
+static size_t check_chain(struct worker *w, const struct wire_query *q, const struct policy *pol,
+                          uint8_t *msg, size_t len, size_t cap, size_t limit, struct note *n);
+static size_t resolve(struct worker *w, const struct wire_query *q, const struct client *c,
+                      const uint8_t *name, size_t name_len, const struct policy *pol,
+                      const struct policy_verdict *rewrite, const struct note *n, uint8_t *out,
+                      size_t cap);
 static void worker_close_all(struct worker *w);
 
 static time_t worker_now(void)
@@ -101,6 +139,13 @@ static time_t worker_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     return ts.tv_sec;
+}
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 static inline void count(uint64_t *c)
@@ -116,6 +161,66 @@ void worker_count_drop(struct worker *w)
 void worker_count_send_error(struct worker *w)
 {
     count(&w->stats.send_errors);
+}
+
+/* --- the query log -------------------------------------------------------------------*/
+
+/* One record per answered query, handed to the log writer without waiting:
+ * a full ring is counted as a drop by qlog_submit, never a delay. */
+static void log_answer(struct worker *w, const struct client *c, const struct wire_query *q,
+                       const struct note *n, const uint8_t *msg, size_t len)
+{
+    struct qlog_record r = {0};
+    uint8_t lens[2];
+
+    if (!w->ring || q->qname_len == 0)
+        return;
+    uint64_t now = now_us();
+    r.time_us = n->start_us;
+    r.response_us = now > n->start_us ? (uint32_t)(now - n->start_us) : 0;
+    r.qtype = q->qtype;
+    r.category = n->category >= 0 ? (uint16_t)(n->category + 1) : 0;
+    r.rcode = len >= WIRE_HEADER_LEN ? (uint8_t)WIRE_RCODE(wire_get16(msg + 2)) : 0;
+    r.verdict = n->verdict;
+    if (r.verdict == QLOG_ANSWERED && r.rcode == WIRE_SERVFAIL)
+        r.verdict = QLOG_FAILED;
+    r.flags = n->flags;
+    r.segment = n->segment;
+    if (c->addr.ss_family == AF_INET) {
+        r.family = 4;
+        r.client[10] = r.client[11] = 0xff; /* ::ffff:a.b.c.d */
+        memcpy(r.client + 12, &((const struct sockaddr_in *)&c->addr)->sin_addr, 4);
+    } else {
+        r.family = 6;
+        memcpy(r.client, &((const struct sockaddr_in6 *)&c->addr)->sin6_addr, 16);
+    }
+    r.naddrs = (uint8_t)synth_answer_addresses(msg, len, r.answer, lens, 2);
+    for (unsigned i = 0; i < r.naddrs; i++) {
+        r.answer_family[i] = lens[i] == 4 ? 4 : 6;
+        if (lens[i] == 4) { /* the record keeps IPv4 as ::ffff:a.b.c.d too */
+            uint8_t v4[4];
+            memcpy(v4, r.answer[i], 4);
+            memset(r.answer[i], 0, 16);
+            r.answer[i][10] = r.answer[i][11] = 0xff;
+            memcpy(r.answer[i] + 12, v4, 4);
+        }
+    }
+    r.name_len = (uint8_t)q->qname_len;
+    memcpy(r.name, q->qname_lc, q->qname_len);
+    qlog_submit(w->ring, &r);
+}
+
+/* The safeguarding categories as bits of the current index. */
+static uint64_t safeguarding_mask(const struct daemon_env *e)
+{
+    uint64_t mask = 0;
+
+    for (size_t i = 0; e->index && i < e->cfg->nsafeguarding; i++) {
+        int bit = blocklist_category_id(e->index->bl, e->cfg->safeguarding[i]);
+        if (bit >= 0 && bit < 64)
+            mask |= 1ull << bit;
+    }
+    return mask;
 }
 
 /* --- per-client bound -------------------------------------------------------*/
@@ -278,11 +383,17 @@ static void request_deliver(struct request *r, const struct iter_result *res, bo
         r->waiters = wt->next;
         size_t limit = wt->c.tcp ? 65535 : wire_udp_limit(&wt->q, edns);
         size_t cap = wt->c.tcp ? sizeof w->scratch : LISTENER_UDP_MAX;
-        size_t out = 0;
-        if (wire && wire_len <= cap) {
-            memcpy(w->scratch, wire, wire_len);
-            out = wire_finish_answer(&wt->q, w->scratch, wire_len, cap, limit, edns, ede, ede_text);
-        }
+        size_t out = 0, len = 0;
+        if (wt->rewrite && wire)
+            len = synth_rewrite(&wt->q, r->qname, r->qname_len, wt->rewrite_ttl, wire, wire_len,
+                                w->scratch, cap);
+        else if (wire && wire_len <= cap)
+            memcpy(w->scratch, wire, len = wire_len);
+        /* The chain is checked for each client: each has its own policy. */
+        if (len && wt->policy && !wt->rewrite)
+            out = check_chain(w, &wt->q, wt->policy, w->scratch, len, cap, limit, &wt->note);
+        if (len && !out)
+            out = wire_finish_answer(&wt->q, w->scratch, len, cap, limit, edns, ede, ede_text);
         if (out == 0)
             out = wire_reply_error(&wt->q, WIRE_SERVFAIL, ede, ede_text, edns, w->scratch, cap);
         if (out) {
@@ -290,9 +401,11 @@ static void request_deliver(struct request *r, const struct iter_result *res, bo
                 count(&w->stats.servfail);
             count(&w->stats.answered);
             listener_send(&wt->c, w->scratch, out);
+            log_answer(w, &wt->c, &wt->q, &wt->note, w->scratch, out);
         }
         client_dec(w, &wt->c);
         listener_client_release(&wt->c);
+        daemon_env_unref(wt->policy_env);
         free(wt);
     }
     request_free(r);
@@ -426,14 +539,17 @@ static void prefetch(struct worker *w, const struct wire_query *q)
     }
 }
 
-/* A cache miss: join or start a resolution.  Returns an answer to send now
- * only when we refuse to take the query on. */
+/* A cache miss: join or start a resolution of (name, q's type and class).
+ * name is q's own name, or the safe-search target when rewrite is given.
+ * Returns an answer to send now only when we refuse to take the query on. */
 static size_t resolve(struct worker *w, const struct wire_query *q, const struct client *c,
-                      uint8_t *out, size_t cap)
+                      const uint8_t *name, size_t name_len, const struct policy *pol,
+                      const struct policy_verdict *rewrite, const struct note *n, uint8_t *out,
+                      size_t cap)
 {
     const struct config *cfg = w->env->cfg;
-    uint64_t h = question_hash(w, q->qname_lc, q->qname_len, q->qtype, q->qclass);
-    struct request *r = mesh_find(w, h, q->qname_lc, q->qname_len, q->qtype, q->qclass);
+    uint64_t h = question_hash(w, name, name_len, q->qtype, q->qclass);
+    struct request *r = mesh_find(w, h, name, name_len, q->qtype, q->qclass);
     bool fresh = false;
 
     if (r && r->nwaiters >= REQUEST_MAX_WAITERS) {
@@ -451,7 +567,7 @@ static size_t resolve(struct worker *w, const struct wire_query *q, const struct
     }
     if (r) {
         count(&w->stats.joined);
-    } else if ((r = request_new(w, h, q->qname_lc, q->qname_len, q->qtype, q->qclass))) {
+    } else if ((r = request_new(w, h, name, name_len, q->qtype, q->qclass))) {
         fresh = true;
     } else {
         free(wt);
@@ -461,10 +577,19 @@ static size_t resolve(struct worker *w, const struct wire_query *q, const struct
                                 (uint16_t)cfg->edns_buffer_size, out, cap);
     }
     wt->c = *c;
+    wt->note = *n;
     wt->q = *q;
     memcpy(wt->qpkt, q->pkt, q->question_end);
     wt->q.pkt = wt->qpkt;
     wt->q.len = q->question_end;
+    wt->policy = pol;
+    wt->policy_env = NULL;
+    if (pol) {
+        wt->policy_env = w->env;
+        daemon_env_ref(w->env);
+    }
+    wt->rewrite = rewrite != NULL;
+    wt->rewrite_ttl = rewrite ? rewrite->ttl : 0;
     listener_client_hold(c);
     wt->next = r->waiters;
     r->waiters = wt;
@@ -472,6 +597,150 @@ static size_t resolve(struct worker *w, const struct wire_query *q, const struct
     if (fresh)
         request_run(r);
     return 0;
+}
+
+/* --- policy -----------------------------------------------------------------------*/
+
+static const struct policy_clock *worker_clock(struct worker *w)
+{
+    time_t now = worker_now();
+    if (w->clock.now != now)
+        policy_clock_set(&w->clock, now);
+    return &w->clock;
+}
+
+/* The blocklist categories of name and its parents.  The index costs a
+ * B-tree probe per label, so each worker remembers the answer per name until
+ * the index changes (PERFORMANCE.md: probe once per name per reload). */
+static uint64_t name_categories(struct worker *w, const uint8_t *name, size_t len)
+{
+    struct daemon_index *ix = w->env->index;
+    struct blocklist_match m;
+
+    if (!ix)
+        return 0;
+    uint64_t gen = blocklist_generation(ix->bl);
+    uint64_t h = siphash13(w->hash_key, name, len);
+    struct memo_entry *e = &w->memo[h & (MEMO_SIZE - 1)];
+    if (e->hash == h && e->generation == gen)
+        return e->categories;
+    int rc = blocklist_lookup(ix->bl, name, len, &m);
+    if (rc < 0) {
+        /* A damaged index or too many readers: decide on what we know, and
+         * do not remember it. */
+        count(&w->stats.dropped);
+        return 0;
+    }
+    e->hash = h;
+    e->generation = gen;
+    e->categories = rc > 0 ? m.categories : 0;
+    return e->categories;
+}
+
+/* Decides for name; returns its categories. */
+static uint64_t decide(struct worker *w, const struct policy *pol, const uint8_t *name, size_t len,
+                       struct policy_verdict *v)
+{
+    uint64_t cats = name_categories(w, name, len);
+    policy_decide(pol, name, len, cats, worker_clock(w), NULL, v);
+    return cats;
+}
+
+static int lowest_bit(uint64_t m)
+{
+    return m ? __builtin_ctzll(m) : -1;
+}
+
+/* The answer to a blocked query, with an Extended DNS Error naming why, so a
+ * technician can see it with dig (RFC 8914: 15 Blocked for the operator's
+ * own lists and rules, 17 Filtered for category filtering). */
+static size_t answer_blocked(struct worker *w, const struct wire_query *q, const struct policy *pol,
+                             const struct policy_verdict *v, const uint8_t *via, size_t via_len,
+                             uint8_t *out, size_t cap, size_t limit, struct note *n)
+{
+    const struct config *cfg = w->env->cfg;
+    const char *cat = NULL;
+    char vianame[1024] = "";
+
+    if (v->category >= 0 && w->env->index)
+        cat = blocklist_category_name(w->env->index->bl, (unsigned)v->category);
+    if (via)
+        wire_name_to_text(via, via_len, vianame, sizeof vianame);
+    snprintf(w->ede_text, sizeof w->ede_text, "%s%s%s%s%s (policy %s)%s%s",
+             policy_reason_name(v->reason), cat ? " " : "", cat ? cat : "", v->rule ? ": " : "",
+             v->rule ? v->rule : "", policy_name(pol), via ? " via CNAME " : "", vianame);
+    uint16_t ede = v->reason == POLICY_BY_CATEGORY || v->reason == POLICY_BY_SCHEDULE
+                       ? WIRE_EDE_FILTERED
+                       : WIRE_EDE_BLOCKED;
+    size_t len = synth_block(q, v->action, v->ttl, out, cap);
+    count(&w->stats.blocked);
+    count(&w->stats.answered);
+    n->verdict = QLOG_BLOCKED;
+    n->category = v->category;
+    if (v->category >= 0 && (w->flag_mask & (1ull << v->category)))
+        n->flags |= QLOG_F_FLAGGED;
+    return len ? wire_finish_answer(q, out, len, cap, limit, (uint16_t)cfg->edns_buffer_size, ede,
+                                    w->ede_text)
+               : 0;
+}
+
+/* A CNAME chain is blocked when any name in it is. */
+struct chain_check {
+    struct worker *w;
+    const struct policy *pol;
+    struct policy_verdict v;
+    uint8_t name[WIRE_MAX_NAME];
+    size_t len;
+};
+
+static int chain_check_cb(void *arg, const uint8_t *name, size_t len)
+{
+    struct chain_check *cc = arg;
+
+    decide(cc->w, cc->pol, name, len, &cc->v);
+    if (cc->v.outcome != POLICY_BLOCK)
+        return 0;
+    memcpy(cc->name, name, len);
+    cc->len = len;
+    return 1;
+}
+
+/* Checks the CNAME targets of a stored answer in msg; if one is blocked,
+ * replaces msg with the block answer (in final form) and returns its length. */
+static size_t check_chain(struct worker *w, const struct wire_query *q, const struct policy *pol,
+                          uint8_t *msg, size_t len, size_t cap, size_t limit, struct note *n)
+{
+    struct chain_check cc = {.w = w, .pol = pol};
+
+    if (len < WIRE_HEADER_LEN || wire_get16(msg + 6) < 2) /* a chain needs 2 records */
+        return 0;
+    if (synth_cname_targets(msg, len, chain_check_cb, &cc) != 1)
+        return 0;
+    return answer_blocked(w, q, pol, &cc.v, cc.name, cc.len, msg, cap, limit, n);
+}
+
+/* The safe-search rewrite: the CNAME, then the target's answer from the
+ * cache, or a resolution of the target that this client waits for. */
+static size_t answer_rewrite(struct worker *w, const struct wire_query *q, const struct client *c,
+                             const struct policy *pol, const struct policy_verdict *v, uint8_t *out,
+                             size_t cap, size_t limit, struct note *n)
+{
+    const struct config *cfg = w->env->cfg;
+    struct cache_msg_hit hit;
+    int got = cache_msg_get(w->d->cache, v->target, v->target_len, q->qtype, q->qclass,
+                            worker_now(), false, w->stale, sizeof w->stale, &hit);
+
+    count(&w->stats.rewritten);
+    n->verdict = QLOG_REWRITTEN;
+    if (got <= 0)
+        return resolve(w, q, c, v->target, v->target_len, pol, v, n, out, cap);
+    n->flags |= QLOG_F_CACHE;
+    size_t len =
+        synth_rewrite(q, v->target, v->target_len, v->ttl, w->stale, (size_t)got, out, cap);
+    count(&w->stats.answered);
+    return len ? wire_finish_answer(q, out, len, cap, limit, (uint16_t)cfg->edns_buffer_size,
+                                    WIRE_EDE_NONE, NULL)
+               : 0;
 }
 
 /* --- the pipeline ---------------------------------------------------------------*/
@@ -491,14 +760,15 @@ static size_t reply_error(struct worker *w, const struct wire_query *q, unsigned
     return wire_reply_error(q, rcode, ede, text, (uint16_t)w->env->cfg->edns_buffer_size, out, cap);
 }
 
-size_t worker_query(struct worker *w, const uint8_t *pkt, size_t len, const struct client *c,
-                    uint8_t *out, size_t cap)
+/* Parses and answers a query now (returns the length) or later (returns
+ * 0), filling q and n for the log. */
+static size_t answer_query(struct worker *w, const uint8_t *pkt, size_t len, const struct client *c,
+                           uint8_t *out, size_t cap, struct wire_query *q, struct note *n)
 {
     const struct config *cfg = w->env->cfg;
-    struct wire_query q;
 
-    count(&w->stats.queries);
-    switch (wire_parse_query(pkt, len, &q)) {
+    n->verdict = QLOG_FAILED;
+    switch (wire_parse_query(pkt, len, q)) {
     case WIRE_OK:
         break;
     case WIRE_DROP:
@@ -506,61 +776,110 @@ size_t worker_query(struct worker *w, const uint8_t *pkt, size_t len, const stru
         return 0;
     case WIRE_BAD_FORMAT:
         count(&w->stats.formerr);
-        return reply_error(w, &q, WIRE_FORMERR, WIRE_EDE_NONE, NULL, out, cap);
+        return reply_error(w, q, WIRE_FORMERR, WIRE_EDE_NONE, NULL, out, cap);
     case WIRE_BAD_OPCODE:
         count(&w->stats.notimp);
-        return reply_error(w, &q, WIRE_NOTIMP, WIRE_EDE_NONE, NULL, out, cap);
+        return reply_error(w, q, WIRE_NOTIMP, WIRE_EDE_NONE, NULL, out, cap);
     case WIRE_BAD_VERSION:
-        return reply_error(w, &q, WIRE_BADVERS, WIRE_EDE_NONE, NULL, out, cap);
+        return reply_error(w, q, WIRE_BADVERS, WIRE_EDE_NONE, NULL, out, cap);
     }
 
-    /* Never an open resolver: only configured client networks. */
-    if (!client_allowed(cfg, c)) {
+    /* Never an open resolver: with segments configured, a query must match
+     * one; without, it must come from server.client-networks. */
+    const struct policy *pol = NULL;
+    if (w->env->policies) {
+        int seg = policy_segment_match(w->env->policies, (const struct sockaddr *)&c->addr,
+                                       (const struct sockaddr *)&c->local, c->ifindex);
+        if (seg < 0) {
+            count(&w->stats.refused);
+            n->verdict = QLOG_REFUSED;
+            return reply_error(w, q, WIRE_REFUSED, WIRE_EDE_PROHIBITED, NULL, out, cap);
+        }
+        pol = policy_of_segment(w->env->policies, seg);
+        n->segment = (uint8_t)(seg + 1);
+    } else if (!client_allowed(cfg, c)) {
         count(&w->stats.refused);
-        return reply_error(w, &q, WIRE_REFUSED, WIRE_EDE_PROHIBITED, NULL, out, cap);
+        n->verdict = QLOG_REFUSED;
+        return reply_error(w, q, WIRE_REFUSED, WIRE_EDE_PROHIBITED, NULL, out, cap);
     }
-    if (q.qclass != WIRE_CLASS_IN || q.qtype == WIRE_TYPE_AXFR || q.qtype == WIRE_TYPE_IXFR) {
+    if (q->qclass != WIRE_CLASS_IN || q->qtype == WIRE_TYPE_AXFR || q->qtype == WIRE_TYPE_IXFR) {
         count(&w->stats.refused); /* no zones to transfer; only the Internet class */
-        return reply_error(w, &q, WIRE_REFUSED, WIRE_EDE_NONE, NULL, out, cap);
+        n->verdict = QLOG_REFUSED;
+        return reply_error(w, q, WIRE_REFUSED, WIRE_EDE_NONE, NULL, out, cap);
     }
-    if (q.qtype == WIRE_TYPE_MAILA || q.qtype == WIRE_TYPE_MAILB) {
+    if (q->qtype == WIRE_TYPE_MAILA || q->qtype == WIRE_TYPE_MAILB) {
         count(&w->stats.notimp);
-        return reply_error(w, &q, WIRE_NOTIMP, WIRE_EDE_NONE, NULL, out, cap);
+        return reply_error(w, q, WIRE_NOTIMP, WIRE_EDE_NONE, NULL, out, cap);
     }
 
-    size_t limit = c->tcp ? 65535 : wire_udp_limit(&q, (uint16_t)cfg->edns_buffer_size);
+    size_t limit = c->tcp ? 65535 : wire_udp_limit(q, (uint16_t)cfg->edns_buffer_size);
     if (limit > cap)
         limit = cap;
-    if (q.qtype == WIRE_TYPE_ANY) {
-        size_t n = wire_any_answer(&q, out, cap);
+    n->verdict = QLOG_ANSWERED;
+    if (q->qtype == WIRE_TYPE_ANY) {
+        size_t any = wire_any_answer(q, out, cap);
         count(&w->stats.answered);
-        return n ? wire_finish_answer(&q, out, n, cap, limit, (uint16_t)cfg->edns_buffer_size,
-                                      WIRE_EDE_NONE, NULL)
-                 : 0;
+        return any ? wire_finish_answer(q, out, any, cap, limit, (uint16_t)cfg->edns_buffer_size,
+                                        WIRE_EDE_NONE, NULL)
+                   : 0;
+    }
+
+    /* The policy decides for every query, cache hit or not: one cache
+     * serves every segment. */
+    if (pol) {
+        struct policy_verdict v;
+        uint64_t cats = decide(w, pol, q->qname_lc, q->qname_len, &v);
+        if (v.outcome == POLICY_BLOCK)
+            return answer_blocked(w, q, pol, &v, NULL, 0, out, cap, limit, n);
+        if (cats & w->flag_mask) { /* allowed, but the DSL sees it */
+            n->flags |= QLOG_F_FLAGGED;
+            n->category = lowest_bit(cats & w->flag_mask);
+        }
+        if (v.outcome == POLICY_REWRITE)
+            return answer_rewrite(w, q, c, pol, &v, out, cap, limit, n);
     }
 
     struct cache_msg_hit hit;
-    int n = cache_msg_get(w->d->cache, q.qname_lc, q.qname_len, q.qtype, q.qclass, worker_now(),
-                          false, out, cap, &hit);
-    if (n > 0) {
+    int got = cache_msg_get(w->d->cache, q->qname_lc, q->qname_len, q->qtype, q->qclass,
+                            worker_now(), false, out, cap, &hit);
+    if (got > 0) {
         count(&w->stats.cache_hits);
-        count(&w->stats.answered);
+        n->flags |= QLOG_F_CACHE;
         if (hit.prefetch_due && cfg->prefetch)
-            prefetch(w, &q);
-        return wire_finish_answer(&q, out, (size_t)n, cap, limit, (uint16_t)cfg->edns_buffer_size,
+            prefetch(w, q);
+        size_t blocked = pol ? check_chain(w, q, pol, out, (size_t)got, cap, limit, n) : 0;
+        if (blocked)
+            return blocked;
+        count(&w->stats.answered);
+        return wire_finish_answer(q, out, (size_t)got, cap, limit, (uint16_t)cfg->edns_buffer_size,
                                   WIRE_EDE_NONE, NULL);
     }
-    if (n == -ENOSPC) {
+    if (got == -ENOSPC) {
         /* Cached, but bigger than a UDP answer can be: tell the client to
          * come back over TCP. */
         count(&w->stats.cache_hits);
-        size_t r = reply_error(w, &q, WIRE_NOERROR, WIRE_EDE_NONE, NULL, out, cap);
+        size_t r = reply_error(w, q, WIRE_NOERROR, WIRE_EDE_NONE, NULL, out, cap);
         if (r)
             wire_put16(out + 2, wire_get16(out + 2) | WIRE_TC);
         return r;
     }
     count(&w->stats.cache_misses);
-    return resolve(w, &q, c, out, cap);
+    return resolve(w, q, c, q->qname_lc, q->qname_len, pol, NULL, n, out, cap);
+}
+
+size_t worker_query(struct worker *w, const uint8_t *pkt, size_t len, const struct client *c,
+                    uint8_t *out, size_t cap)
+{
+    struct wire_query q = {0};
+    struct note n = {.verdict = QLOG_ANSWERED, .category = -1};
+
+    count(&w->stats.queries);
+    if (w->ring)
+        n.start_us = now_us();
+    size_t answer = answer_query(w, pkt, len, c, out, cap, &q, &n);
+    if (answer)
+        log_answer(w, c, &q, &n, out, answer);
+    return answer;
 }
 
 /* --- the thread -----------------------------------------------------------------*/
@@ -611,6 +930,7 @@ static void wake_cb(uv_async_t *a)
         struct daemon_env *e = daemon_env_get(w->d);
         daemon_env_unref(w->env);
         w->env = e;
+        w->flag_mask = safeguarding_mask(e);
     }
     if (atomic_load(&w->stop_pending))
         worker_begin_stop(w);
@@ -624,8 +944,10 @@ struct worker *worker_new(struct daemon *d, unsigned id)
         return NULL;
     w->d = d;
     w->id = id;
-    if (getrandom(w->hash_key, sizeof w->hash_key, 0) != sizeof w->hash_key ||
+    w->memo = calloc(MEMO_SIZE, sizeof *w->memo);
+    if (!w->memo || getrandom(w->hash_key, sizeof w->hash_key, 0) != sizeof w->hash_key ||
         uv_loop_init(&w->loop) < 0) {
+        free(w->memo);
         free(w);
         return NULL;
     }
@@ -634,6 +956,9 @@ struct worker *worker_new(struct daemon *d, unsigned id)
     uv_timer_init(&w->loop, &w->drain);
     w->drain.data = w;
     w->env = daemon_env_get(d);
+    w->flag_mask = safeguarding_mask(w->env);
+    if (d->qlog && !(w->ring = qlog_ring_new(d->qlog, 0)))
+        log_warning("worker %u: no memory for a query log ring: its queries go unlogged", id);
     return w;
 }
 
@@ -710,6 +1035,7 @@ void worker_join_free(struct worker *w)
         log_warning("worker %u: handles still open at exit", w->id);
     daemon_env_unref(w->env);
     free_clients(w);
+    free(w->memo);
     free(w);
 }
 

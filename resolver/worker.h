@@ -31,6 +31,8 @@ struct worker_stats {
     uint64_t joined; /* misses that joined a resolution under way */
     uint64_t stale;  /* answered from expired data (RFC 8767) */
     uint64_t prefetches;
+    uint64_t blocked;   /* answered by policy: NXDOMAIN, NODATA, sinkhole */
+    uint64_t rewritten; /* safe-search rewrites */
     uint64_t refused;
     uint64_t formerr;
     uint64_t notimp;
