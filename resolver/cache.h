@@ -28,8 +28,8 @@
 struct cache;
 
 struct cache_limits {
-    size_t max_bytes;          /* whole cache, both tables */
-    uint32_t min_ttl;          /* clamp on store */
+    size_t max_bytes; /* whole cache, both tables */
+    uint32_t min_ttl; /* clamp on store */
     uint32_t max_ttl;
     uint32_t max_negative_ttl; /* NXDOMAIN/NODATA: min(SOA TTL, SOA MINIMUM) clamped to this */
     uint32_t stale_max_age;    /* keep expired messages this long for serve-stale; 0 = never */
@@ -53,12 +53,12 @@ void cache_set_limits(struct cache *c, const struct cache_limits *limits);
  */
 
 struct cache_msg_hit {
-    uint8_t rcode;        /* from the stored header */
-    bool stale;           /* served past expiry (serve-stale); TTLs in out are 30 */
-    uint32_t ttl_left;    /* seconds until expiry (0 when stale) */
-    uint32_t ttl_orig;    /* the smallest TTL when stored */
-    bool prefetch_due;    /* popular and near expiry: refresh it now.  Reported
-                           * to exactly one caller per entry until it is stored again. */
+    uint8_t rcode;     /* from the stored header */
+    bool stale;        /* served past expiry (serve-stale); TTLs in out are 30 */
+    uint32_t ttl_left; /* seconds until expiry (0 when stale) */
+    uint32_t ttl_orig; /* the smallest TTL when stored */
+    bool prefetch_due; /* popular and near expiry: refresh it now.  Reported
+                        * to exactly one caller per entry until it is stored again. */
 };
 
 /* Looks up (qname, qtype, qclass).  On a fresh hit copies the message into
@@ -96,8 +96,8 @@ int cache_rrset_put(struct cache *c, const ldns_rr_list *rrset, enum cache_trust
 /* Returns a deep copy of the unexpired RRset with TTLs counted down (caller
  * frees with ldns_rr_list_deep_free), or NULL.  *trust (if not NULL) gets its
  * rank.  owner is an ldns dname (any case). */
-ldns_rr_list *cache_rrset_get(struct cache *c, const ldns_rdf *owner, ldns_rr_type type,
-                              time_t now, enum cache_trust *trust);
+ldns_rr_list *cache_rrset_get(struct cache *c, const ldns_rdf *owner, ldns_rr_type type, time_t now,
+                              enum cache_trust *trust);
 
 /* --- Maintenance ------------------------------------------------------------*/
 

@@ -39,9 +39,9 @@
 struct iter_env {
     struct cache *cache;
     struct infra *infra;
-    const struct hints *hints;   /* root server names and addresses */
-    const struct config *cfg;    /* qname-minimisation, ipv4/ipv6, query-loopback,
-                                  * forward-zones, limits, timeouts */
+    const struct hints *hints; /* root server names and addresses */
+    const struct config *cfg;  /* qname-minimisation, ipv4/ipv6, query-loopback,
+                                * forward-zones, limits, timeouts */
 };
 
 struct iter_query;
@@ -80,8 +80,7 @@ int iter_step(struct iter_query *q, time_t now, struct iter_send *send);
  * came from the server and port it was sent to, over the same transport, with
  * the same ID and question; the iterator checks everything inside it.
  * rtt_ms is measured by the driver.  pkt is borrowed for the call. */
-void iter_answer(struct iter_query *q, const uint8_t *pkt, size_t len, unsigned rtt_ms,
-                 time_t now);
+void iter_answer(struct iter_query *q, const uint8_t *pkt, size_t len, unsigned rtt_ms, time_t now);
 
 enum iter_failure {
     ITER_FAIL_TIMEOUT = 1, /* no reply within timeout_ms */
