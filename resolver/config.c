@@ -924,6 +924,14 @@ static const struct elem E_LISTEN = {sizeof(struct config_sockaddr),
                                      NULL,
                                      true,
                                      0};
+/* server.metrics: like server.listen, but may be empty (the default). */
+static const struct elem E_METRICS = {sizeof(struct config_sockaddr),
+                                      listen_elem_parse,
+                                      sockaddr_elem_fmt,
+                                      sockaddr_elem_equal,
+                                      NULL,
+                                      false,
+                                      0};
 static const struct elem E_SERVER = {sizeof(struct config_sockaddr),
                                      server_elem_parse,
                                      sockaddr_elem_fmt,
@@ -1086,6 +1094,7 @@ static bool elems_equal(const struct elem *e, const void *a, size_t na, const vo
                                          .free = NAME##_free}
 
 LIST_TYPE(T_LISTEN, E_LISTEN, false);
+LIST_TYPE(T_METRICS, E_METRICS, false);
 LIST_TYPE(T_ADDRS, E_ADDR, true);
 LIST_TYPE(T_NETS, E_NET, false);
 LIST_TYPE(T_NAMES, E_NAME, false);
@@ -2716,6 +2725,10 @@ static const struct setting settings[] = {
      "close idle TCP clients after this long (RFC 7766 6.2.3)"},
     {"server.tcp-max-connections", &T_INT, F(tcp_max_connections), 1, 65536, D("256"), true,
      "open TCP clients per thread"},
+    {"server.control-socket", &T_PATH, F(control_socket), 0, 0, D("{state-dir}/control.sock"),
+     false, "unix socket for gatehousectl status, reload and flush (mode 0660)"},
+    {"server.metrics", &T_METRICS, L(metrics_listen, nmetrics_listen), 0, 0, NONE, false,
+     "ADDR@PORT list serving Prometheus text metrics at /metrics (keep it on localhost)"},
 
     {"resolver.root-hints", &T_PATH, F(root_hints), 0, 0, NONE, true,
      "root hints file; unset = the built-in IANA hints"},

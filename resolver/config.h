@@ -181,6 +181,9 @@ struct config {
     unsigned edns_buffer_size;    /* server.edns-buffer-size, default 1232 */
     unsigned tcp_idle_timeout_ms; /* server.tcp-idle-timeout, default 10s */
     unsigned tcp_max_connections; /* server.tcp-max-connections (per thread), default 256 */
+    char *control_socket;         /* server.control-socket, default STATE_DIR/control.sock */
+    struct config_sockaddr *metrics_listen; /* server.metrics: Prometheus /metrics, none by default */
+    size_t nmetrics_listen;
 
     /* resolver */
     char *root_hints;                /* resolver.root-hints; NULL = built-in IANA hints */

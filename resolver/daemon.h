@@ -14,6 +14,8 @@
 #define GATEHOUSE_DAEMON_H
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdatomic.h>
 #include <time.h>
 
@@ -57,6 +59,36 @@ struct daemon {
     unsigned nworkers;
     struct qlog_store *qlog; /* the query log, or NULL when log.enabled is off or it failed */
     time_t started;
+};
+
+/* What `gatehousectl status` and the metrics endpoint report, gathered by
+ * the main thread from the workers, the cache, the query log and the index
+ * (daemon_status_get in main.c).  Plain numbers: formatting is control.c's. */
+struct daemon_status {
+    uint64_t pid;
+    int64_t started;        /* wall-clock seconds */
+    int64_t now;
+    unsigned threads;
+    unsigned generation;    /* configuration generation (reloads + 1) */
+    const char *config_path;
+    /* queries, summed over the workers */
+    uint64_t queries, answered, blocked, rewritten, refused, servfail, dropped;
+    uint64_t cache_hits, cache_misses, stale, prefetches, joined, requests_now;
+    uint64_t upstream_sent, upstream_timeouts, upstream_errors;
+    /* cache */
+    uint64_t cache_entries, cache_bytes, cache_max_bytes, cache_evictions;
+    /* query log */
+    bool log_enabled;
+    uint64_t log_written, log_dropped, log_lost, log_pending, log_lag_us;
+    int log_error;          /* negative errno of the last failure, 0 if none */
+    bool log_stopped;
+    /* blocklist index */
+    bool index_open;
+    uint64_t index_generation;
+    int64_t index_built;    /* when it was compiled (wall clock), 0 if unknown */
+    uint64_t index_names;
+    /* grants (guest access and dispensations) in force */
+    uint64_t grants_live;
 };
 
 /* Takes ownership of cfg, hints and policies, and the caller's reference to
