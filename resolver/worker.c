@@ -103,6 +103,8 @@ struct worker {
     uv_thread_t thread;
     uv_async_t wake;
     uv_timer_t drain;
+    uv_timer_t tick; /* once a second: heartbeat for the watchdog */
+    atomic_uint_fast64_t heartbeat;
     atomic_bool reload_pending, stop_pending;
     bool stopping, closed, started;
     struct daemon_env *env; /* the generation new queries are served with */
@@ -896,6 +898,7 @@ static void worker_close_all(struct worker *w)
     w->closed = true;
     uv_close((uv_handle_t *)&w->wake, close_handle_cb);
     uv_close((uv_handle_t *)&w->drain, close_handle_cb);
+    uv_close((uv_handle_t *)&w->tick, close_handle_cb);
 }
 
 static void drain_cb(uv_timer_t *t)
@@ -936,6 +939,19 @@ static void wake_cb(uv_async_t *a)
         worker_begin_stop(w);
 }
 
+/* A loop that still runs its timers is a loop that still serves: main's
+ * watchdog pings systemd only while every worker's heartbeat moves. */
+static void tick_cb(uv_timer_t *t)
+{
+    struct worker *w = t->data;
+    atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
+}
+
+uint64_t worker_heartbeat(const struct worker *w)
+{
+    return atomic_load_explicit(&w->heartbeat, memory_order_relaxed);
+}
+
 struct worker *worker_new(struct daemon *d, unsigned id)
 {
     struct worker *w = calloc(1, sizeof *w);
@@ -955,6 +971,9 @@ struct worker *worker_new(struct daemon *d, unsigned id)
     w->wake.data = w;
     uv_timer_init(&w->loop, &w->drain);
     w->drain.data = w;
+    uv_timer_init(&w->loop, &w->tick);
+    w->tick.data = w;
+    uv_timer_start(&w->tick, tick_cb, 1000, 1000);
     w->env = daemon_env_get(d);
     w->flag_mask = safeguarding_mask(w->env);
     if (d->qlog && !(w->ring = qlog_ring_new(d->qlog, 0)))

@@ -57,6 +57,9 @@ void worker_stop(struct worker *w);
 /* Waits for the thread to end and frees the worker. */
 void worker_join_free(struct worker *w);
 void worker_get_stats(const struct worker *w, struct worker_stats *out);
+/* A counter the worker's loop bumps every second: if it stops moving, the
+ * loop is stuck (main's systemd watchdog checks it). */
+uint64_t worker_heartbeat(const struct worker *w);
 
 /* For the listeners.  Handles one query from client c.  Returns the length
  * of an answer written to out (at most cap) to send now, or 0: nothing to
