@@ -668,7 +668,9 @@ static size_t answer_blocked(struct worker *w, const struct wire_query *q, const
         cat = blocklist_category_name(w->env->index->bl, (unsigned)v->category);
     if (via)
         wire_name_to_text(via, via_len, vianame, sizeof vianame);
-    snprintf(w->ede_text, sizeof w->ede_text, "%s%s%s%s%s (policy %s)%s%s",
+    /* EDE text is for people reading dig output: keep each part short
+     * enough that the whole fits, cutting long names rather than failing. */
+    snprintf(w->ede_text, sizeof w->ede_text, "%s%s%.32s%s%.60s (policy %.32s)%s%.80s",
              policy_reason_name(v->reason), cat ? " " : "", cat ? cat : "", v->rule ? ": " : "",
              v->rule ? v->rule : "", policy_name(pol), via ? " via CNAME " : "", vianame);
     uint16_t ede = v->reason == POLICY_BY_CATEGORY || v->reason == POLICY_BY_SCHEDULE
