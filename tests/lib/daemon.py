@@ -49,7 +49,7 @@ class QueryTimeout(AssertionError):
 # Addresses and YAML
 
 
-def free_address(avoid=("127.53.",)):
+def free_address(avoid=(os.environ.get("GATEHOUSE_PRIVNET", "127.53") + ".",)):
     """A random 127.x.y.z (never 127.53/16 or 127.0.0.1) and a port free there
     for both UDP and TCP.  Bounded: 50 tries."""
     for _ in range(50):

@@ -1,4 +1,4 @@
-"""privnet - a private internet of real NSD servers on 127.53.0.0/16.
+"""privnet - a private internet of real NSD servers on 127.53.0.0/16 (or GATEHOUSE_PRIVNET).
 
 A world is described in Python (zones, their nameservers and records) and
 built into a temporary directory: one zone file per zone, NS records and glue
@@ -31,6 +31,7 @@ Every loop here is bounded in count and time; stop() ends every process
 
 import atexit
 import os
+import re
 import random
 import shutil
 import signal
@@ -40,6 +41,20 @@ import subprocess
 import tempfile
 import threading
 import time
+
+# The /16 the default world lives in.  One test run uses one; a second run
+# at the same time (another engineer, a benchmark) sets GATEHOUSE_PRIVNET to
+# another 127.N so the two never share an address.
+NET = os.environ.get("GATEHOUSE_PRIVNET", "127.53")
+if not re.fullmatch(r"127\.(\d{1,3})", NET) or int(NET.split(".")[1]) > 255 or NET == "127.0":
+    raise ValueError("GATEHOUSE_PRIVNET must be 127.N with N in 1..255, not %r" % NET)
+NET_OCTET = int(NET.split(".")[1])
+
+
+def net(rest):
+    """An address of the default world: net("3.1") is 127.53.3.1."""
+    return "%s.%s" % (NET, rest)
+
 
 NSD = shutil.which("nsd") or "/usr/sbin/nsd"
 NSD_CONTROL = shutil.which("nsd-control") or "/usr/sbin/nsd-control"
@@ -133,16 +148,16 @@ def default_world():
     lame, dead-server, slow and forward zones.  Addresses are the constants
     below (ROOT, GOOD, ...)."""
     w = WorldSpec()
-    w.zone(".", {"a.root-servers.": "127.53.0.1", "b.root-servers.": "127.53.0.2"}, neg_ttl=600)
-    w.zone("test.", {"ns1.nic.test.": "127.53.1.1", "ns2.nic.test.": "127.53.1.2"})
-    w.zone("example.", {"ns1.nic.example.": "127.53.2.1", "ns2.nic.example.": "127.53.2.2"},
+    w.zone(".", {"a.root-servers.": net("0.1"), "b.root-servers.": net("0.2")}, neg_ttl=600)
+    w.zone("test.", {"ns1.nic.test.": net("1.1"), "ns2.nic.test.": net("1.2")})
+    w.zone("example.", {"ns1.nic.example.": net("2.1"), "ns2.nic.example.": net("2.2")},
            records="""
 c2          3600 CNAME c3.good.test.
 c4          3600 CNAME c5.good.test.
 www.target  3600 A 192.0.2.50
 """)
     big = " ".join('"%s"' % (("chunk%02d-" % i) + "x" * 90) for i in range(16))
-    w.zone("good.test.", {"ns1.good.test.": "127.53.3.1", "ns2.good.test.": "127.53.3.2"},
+    w.zone("good.test.", {"ns1.good.test.": net("3.1"), "ns2.good.test.": net("3.2")},
            records="""
 @           3600 MX 10 mail.good.test.
 www         3600 A 192.0.2.1
@@ -163,35 +178,35 @@ old         3600 DNAME target.example.
 big         3600 TXT %s
 """ % big)
     # Glueless: the NS name lives in example., so the resolver must resolve it.
-    w.zone("glueless.test.", {"ns.glueless-host.example.": "127.53.4.1"},
+    w.zone("glueless.test.", {"ns.glueless-host.example.": net("4.1")},
            records="www 3600 A 192.0.2.41\n")
-    # Lame: 127.53.5.1 runs NSD without this zone (answers REFUSED).
-    w.zone("lame.test.", {"ns1.lame.test.": "127.53.5.1", "ns2.lame.test.": "127.53.5.2"},
-           records="www 3600 A 192.0.2.51\n", lame={"127.53.5.1"})
+    # Lame: net("5.1") runs NSD without this zone (answers REFUSED).
+    w.zone("lame.test.", {"ns1.lame.test.": net("5.1"), "ns2.lame.test.": net("5.2")},
+           records="www 3600 A 192.0.2.51\n", lame={net("5.1")})
     # One server that never answers, one good one.
-    w.zone("dead.test.", {"ns1.dead.test.": "127.53.6.1", "ns2.dead.test.": "127.53.6.2"},
+    w.zone("dead.test.", {"ns1.dead.test.": net("6.1"), "ns2.dead.test.": net("6.2")},
            records="www 3600 A 192.0.2.61\n")
-    w.drop.add("127.53.6.1")
+    w.drop.add(net("6.1"))
     # Slow: a relay that answers after 300 ms (widens in-flight windows).
-    w.zone("slow.test.", {"ns1.slow.test.": "127.53.7.1"},
+    w.zone("slow.test.", {"ns1.slow.test.": net("7.1")},
            records="www 3600 A 192.0.2.71\none 3600 A 192.0.2.72\ntwo 3600 A 192.0.2.73\n")
-    w.delay["127.53.7.1"] = ("127.53.7.2", 0.3)
+    w.delay[net("7.1")] = (net("7.2"), 0.3)
     # Reached only through resolver.forward-zones.
-    w.zone("forward.lan.", {"ns.forward.lan.": "127.53.9.1"},
+    w.zone("forward.lan.", {"ns.forward.lan.": net("9.1")},
            records="www 3600 A 192.0.2.91\n", delegate=False)
     return w
 
 
 # The addresses of well-known servers in default_world(), for tests.
-ROOT = ["127.53.0.1", "127.53.0.2"]
-TLD_TEST = ["127.53.1.1", "127.53.1.2"]
-TLD_EXAMPLE = ["127.53.2.1", "127.53.2.2"]
-GOOD = ["127.53.3.1", "127.53.3.2"]
-GLUELESS = ["127.53.4.1"]
-LAME_BAD, LAME_GOOD = "127.53.5.1", "127.53.5.2"
-DEAD_DROP, DEAD_GOOD = "127.53.6.1", "127.53.6.2"
-SLOW = "127.53.7.1"
-FORWARD = "127.53.9.1"
+ROOT = [net("0.1"), net("0.2")]
+TLD_TEST = [net("1.1"), net("1.2")]
+TLD_EXAMPLE = [net("2.1"), net("2.2")]
+GOOD = [net("3.1"), net("3.2")]
+GLUELESS = [net("4.1")]
+LAME_BAD, LAME_GOOD = net("5.1"), net("5.2")
+DEAD_DROP, DEAD_GOOD = net("6.1"), net("6.2")
+SLOW = net("7.1")
+FORWARD = net("9.1")
 
 
 # ---------------------------------------------------------------------------
@@ -510,7 +525,7 @@ class PyServer:
 
 
 class Tap:
-    """Records every DNS query to 127.53.0.0/16:53 seen on "lo" as
+    """Records every DNS query to NET.0.0/16:53 seen on "lo" as
     (time, server, qname, qtype, proto).  Passive: it sends nothing."""
 
     MAX_RECORDS = 200000
@@ -532,7 +547,7 @@ class Tap:
         self.thread.start()
 
     def _attach_filter(self):
-        """Classic BPF: keep only IPv4 packets to 127.53.0.0/16 as received
+        """Classic BPF: keep only IPv4 packets to NET.0.0/16 as received
         (PACKET_HOST), first 2048 bytes.  Everything else on lo (other
         tests, benchmarks) never reaches this socket, so it cannot overflow."""
         import ctypes
@@ -543,7 +558,7 @@ class Tap:
             (0x15, 0, 4, 0x0800),      # jeq IPv4, else drop
             (0x20, 0, 0, 30),          # ld  destination address
             (0x54, 0, 0, 0xFFFF0000),  # and /16
-            (0x15, 0, 1, 0x7F350000),  # jeq 127.53.0.0, else drop
+            (0x15, 0, 1, 0x7F000000 | NET_OCTET << 16),  # jeq NET.0.0, else drop
             (0x06, 0, 0, 2048),        # accept 2048 bytes
             (0x06, 0, 0, 0),           # drop
         ]
@@ -586,7 +601,7 @@ class Tap:
             return None
         ip = pkt[14:]
         ihl = (ip[0] & 0x0F) * 4
-        if ip[0] >> 4 != 4 or ip[16] != 127 or ip[17] != 53:
+        if ip[0] >> 4 != 4 or ip[16] != 127 or ip[17] != NET_OCTET:
             return None
         dst = socket.inet_ntoa(ip[16:20])
         proto = ip[9]
@@ -612,11 +627,11 @@ class Tap:
             return None
         return (time.time(), dst, q[0], TYPE_NAMES.get(q[1], str(q[1])), p)
 
-    MARK_ADDR = "127.53.255.254"  # nothing listens there; the tap still sees it
+    MARK_ADDR = net("255.254")  # nothing listens there; the tap still sees it
 
     def sync(self, timeout=2.0):
         """Wait until every packet sent before this call has been read: send a
-        marker query to an unused 127.53 address and wait to see it."""
+        marker query to an unused NET address and wait to see it."""
         token = "sync-%d-%d.tap.invalid." % (os.getpid(), random.getrandbits(48))
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
