@@ -2691,6 +2691,142 @@ static const struct cfg_type T_SEGMENTS = {.parse = segment_parse,
                                            .free = segment_free};
 
 /* ------------------------------------------------------------------------ */
+/* grants and dhcp                                                          */
+
+/* grants.retention defaults to log.retention, whatever the file set that to:
+ * defaults are applied in table order after parsing, and log.retention comes
+ * first in the table. */
+static int logret_dflt(struct config *cfg, const struct setting *s)
+{
+    num_set(cfg, s, cfg->log_retention);
+    return 0;
+}
+
+static const struct cfg_type T_SECS_LOGRET = {.parse = num_parse,
+                                              .dflt = logret_dflt,
+                                              .print = num_print,
+                                              .equal = num_equal,
+                                              .free = nop_free,
+                                              .scan = scan_secs,
+                                              .fmt = fmt_secs,
+                                              .expect = "a duration (e.g. 30s, 5m, 1h, 90d)"};
+
+/* grants.unauthorised-allow: names as in allow lists ("x.org", "*.x.org"). */
+LIST_TYPE(T_DNAMES, E_DNAME, false);
+
+/* grants.block-address: the block page, "192.0.2.80", "2001:db8::80" or
+ * both separated by a space (as a policy action), or a list of one or two.
+ * No keywords: leaving it unset is how to say NXDOMAIN. */
+static int blockaddr_parse(struct ctx *c, const struct setting *s, yaml_node_t *n)
+{
+    static const char usage[] =
+        "expected the block page's addresses (one IPv4 and/or one IPv6, separated by a space)";
+    struct config_action *a = FIELD(c->cfg, s);
+    char buf[2 * INET6_ADDRSTRLEN + 2], got[48];
+    int rc;
+    buf[0] = '\0';
+    if (n->type == YAML_SEQUENCE_NODE) {
+        yaml_node_item_t *items = n->data.sequence.items.start;
+        size_t nitems = (size_t)(n->data.sequence.items.top - items);
+        if (nitems < 1 || nitems > 2)
+            return ctx_error(c, n->start_mark, "%s: %s", s->path, usage);
+        for (size_t i = 0; i < nitems; i++) {
+            yaml_node_t *item = ctx_node(c, items[i], n->start_mark, &rc);
+            if (!item)
+                return rc;
+            if ((rc = want_scalar(c, s->path, item)))
+                return rc;
+            if (strlen(scalar(item)) >= INET6_ADDRSTRLEN || strchr(scalar(item), ' '))
+                return ctx_error(c, item->start_mark, "%s: %s, got '%s'", s->path, usage,
+                                 shown(scalar(item), got, sizeof(got)));
+            strcat(buf, i ? " " : "");
+            strcat(buf, scalar(item));
+        }
+    } else {
+        if ((rc = want_scalar(c, s->path, n)))
+            return rc;
+        if (strlen(scalar(n)) >= sizeof(buf))
+            return ctx_error(c, n->start_mark, "%s: %s", s->path, usage);
+        strcpy(buf, scalar(n));
+    }
+    const char *why = action_scan(buf, a);
+    if (!why && a->kind != CONFIG_ACTION_ADDRESS)
+        why = usage;
+    if (why) {
+        memset(a, 0, sizeof(*a));
+        return ctx_error(c, n->start_mark, "%s: %s, got '%s'", s->path, why,
+                         shown(buf, got, sizeof(got)));
+    }
+    return 0;
+}
+
+static int blockaddr_dflt(struct config *cfg, const struct setting *s)
+{
+    memset(FIELD(cfg, s), 0, sizeof(struct config_action)); /* NXDOMAIN */
+    return 0;
+}
+
+static void blockaddr_print(FILE *f, const struct config *cfg, const struct setting *s)
+{
+    fputc(' ', f);
+    print_action(f, CFIELD(cfg, s));
+    fputc('\n', f);
+}
+
+static bool blockaddr_equal(const struct config *a, const struct config *b, const struct setting *s)
+{
+    return action_equal(CFIELD(a, s), CFIELD(b, s));
+}
+
+static const struct cfg_type T_BLOCKADDR = {.parse = blockaddr_parse,
+                                            .dflt = blockaddr_dflt,
+                                            .print = blockaddr_print,
+                                            .equal = blockaddr_equal,
+                                            .free = nop_free};
+
+/* dhcp.format: which DHCP server wrote dhcp.leases. */
+static const char *const dhcp_format_words[] = {"isc", "kea", "dnsmasq", NULL};
+
+static int dhcpfmt_parse(struct ctx *c, const struct setting *s, yaml_node_t *n)
+{
+    char got[48];
+    int rc = want_scalar(c, s->path, n);
+    if (rc)
+        return rc;
+    for (size_t i = 0; dhcp_format_words[i]; i++)
+        if (!strcmp(scalar(n), dhcp_format_words[i])) {
+            *(enum config_dhcp_format *)FIELD(c->cfg, s) = (enum config_dhcp_format)i;
+            return 0;
+        }
+    return ctx_error(c, n->start_mark, "%s: expected isc, kea or dnsmasq, got '%s'", s->path,
+                     shown(scalar(n), got, sizeof(got)));
+}
+
+static int dhcpfmt_dflt(struct config *cfg, const struct setting *s)
+{
+    *(enum config_dhcp_format *)FIELD(cfg, s) = CONFIG_DHCP_ISC;
+    return 0;
+}
+
+static void dhcpfmt_print(FILE *f, const struct config *cfg, const struct setting *s)
+{
+    unsigned v = (unsigned)*(const enum config_dhcp_format *)CFIELD(cfg, s);
+    fprintf(f, " %s\n", v < ARRAY_LEN(dhcp_format_words) - 1 ? dhcp_format_words[v] : "isc");
+}
+
+static bool dhcpfmt_equal(const struct config *a, const struct config *b, const struct setting *s)
+{
+    return *(const enum config_dhcp_format *)CFIELD(a, s) ==
+           *(const enum config_dhcp_format *)CFIELD(b, s);
+}
+
+static const struct cfg_type T_DHCP_FORMAT = {.parse = dhcpfmt_parse,
+                                              .dflt = dhcpfmt_dflt,
+                                              .print = dhcpfmt_print,
+                                              .equal = dhcpfmt_equal,
+                                              .free = nop_free};
+
+/* ------------------------------------------------------------------------ */
 /* The table                                                                */
 
 #define F(m) offsetof(struct config, m), sizeof(((struct config *)0)->m), 0
@@ -2789,6 +2925,28 @@ static const struct setting settings[] = {
     {"log.safeguarding-categories", &T_NAMES, L(safeguarding, nsafeguarding), 0, 0,
      D("adult", "extremism", "self_harm", "violence", "drugs", "weapons"), true,
      "categories whose hits are flagged for the safeguarding lead"},
+
+    {"grants.path", &T_PATH, F(grants_path), 0, 0, D("{state-dir}/grants"), false,
+     "guest access and dispensation grants (LMDB directory); default STATE_DIR/grants"},
+    {"grants.max-guest", &T_SECS, F(grants_max_guest), 60, 31 * DAY, D("12h"), true,
+     "longest guest access grant"},
+    {"grants.max-exemption", &T_SECS, F(grants_max_exemption), 60, 366 * DAY, D("1w"), true,
+     "longest dispensation (exemption) grant"},
+    {"grants.retention", &T_SECS_LOGRET, F(grants_retention), DAY, U32, NONE, true,
+     "keep ended grants for the audit this long; default log.retention"},
+    {"grants.admin-group", &T_STRING, F(grants_admin_group), 0, 0, D("gatehouse-admin"), true,
+     "unix group whose members may grant and revoke"},
+    {"grants.unauthorised-allow", &T_DNAMES,
+     L(grants_unauthorised_allow, ngrants_unauthorised_allow), 0, 0,
+     NONE, true,
+     "names an ungranted guest may resolve, e.g. the school's site (x.org, or *.x.org)"},
+    {"grants.block-address", &T_BLOCKADDR, F(grants_block), 0, 0, NONE, true,
+     "block page address(es) for ungranted guests; unset = NXDOMAIN"},
+
+    {"dhcp.leases", &T_PATH, F(dhcp_leases), 0, 0, NONE, true,
+     "the DHCP server's leases file, to grant by MAC address; unset = none"},
+    {"dhcp.format", &T_DHCP_FORMAT, F(dhcp_format), 0, 0, D("isc"), true,
+     "format of dhcp.leases: isc, kea or dnsmasq"},
 
     /* Top level, parsed after the sections in this order: policies name
      * schedules and categories, segments name policies. */
@@ -3146,6 +3304,8 @@ static const char *print_note(const struct config *cfg, const struct setting *s)
 {
     if ((s->type == &T_STRING || s->type == &T_PATH) && !*(char *const *)CFIELD(cfg, s))
         return "(unset)";
+    if (s->type == &T_BLOCKADDR && cfg->grants_block.kind != CONFIG_ACTION_ADDRESS)
+        return "(unset: ungranted names get NXDOMAIN)";
     if (s->type == &T_SEGMENTS && !cfg->nsegments)
         return "(none: server.client-networks decides who is served, with no policy)";
     if (s->type == &T_NETS && s->off == offsetof(struct config, client_networks) && cfg->nsegments)

@@ -122,6 +122,13 @@ enum config_safe_search {
     CONFIG_SAFE_SEARCH_STRICT,
 };
 
+/* dhcp.format: how the DHCP server writes its leases file (leases.h). */
+enum config_dhcp_format {
+    CONFIG_DHCP_ISC = 0, /* ISC dhcpd: dhcpd.leases lease blocks */
+    CONFIG_DHCP_KEA,     /* Kea: kea-leases4.csv (memfile) */
+    CONFIG_DHCP_DNSMASQ, /* dnsmasq: dnsmasq.leases, one lease a line */
+};
+
 /* An allow or deny entry: "example.org" is that name only, "*.example.org"
  * that name and everything below it. */
 struct config_name {
@@ -182,7 +189,8 @@ struct config {
     unsigned tcp_idle_timeout_ms; /* server.tcp-idle-timeout, default 10s */
     unsigned tcp_max_connections; /* server.tcp-max-connections (per thread), default 256 */
     char *control_socket;         /* server.control-socket, default STATE_DIR/control.sock */
-    struct config_sockaddr *metrics_listen; /* server.metrics: Prometheus /metrics, none by default */
+    struct config_sockaddr
+        *metrics_listen; /* server.metrics: Prometheus /metrics, none by default */
     size_t nmetrics_listen;
 
     /* resolver */
@@ -228,6 +236,23 @@ struct config {
     char **safeguarding;            /* log.safeguarding-categories; default adult, extremism,
                                      * self_harm, violence, drugs, weapons */
     size_t nsafeguarding;
+
+    /* grants: guest access and dispensations (grants.h) */
+    char *grants_path;             /* grants.path: LMDB directory; default STATE_DIR/grants */
+    uint32_t grants_max_guest;     /* grants.max-guest: longest guest grant, default 12h */
+    uint32_t grants_max_exemption; /* grants.max-exemption: longest exemption, default 1w */
+    uint32_t grants_retention;     /* grants.retention: keep ended grants this long for the
+                                    * audit; default log.retention */
+    char *grants_admin_group;      /* grants.admin-group: who may grant, default gatehouse-admin */
+    struct config_name *grants_unauthorised_allow; /* grants.unauthorised-allow: what an
+                                                    * ungranted guest may still resolve */
+    size_t ngrants_unauthorised_allow;
+    struct config_action grants_block; /* grants.block-address: CONFIG_ACTION_ADDRESS with the
+                                        * block page, or CONFIG_ACTION_NXDOMAIN when unset */
+
+    /* dhcp (leases.h) */
+    char *dhcp_leases;                   /* dhcp.leases: the server's leases file; NULL = none */
+    enum config_dhcp_format dhcp_format; /* dhcp.format, default isc */
 
     /* policy */
     char *timezone; /* the school's time zone for schedules, default Europe/London */

@@ -21,6 +21,7 @@
 
 #include "blocklist.h"
 #include "cache.h"
+#include "grants.h"
 #include "config.h"
 #include "hints.h"
 #include "infra.h"
@@ -57,7 +58,8 @@ struct daemon {
     struct infra *infra;
     struct worker **workers;
     unsigned nworkers;
-    struct qlog_store *qlog; /* the query log, or NULL when log.enabled is off or it failed */
+    struct qlog_store *qlog;     /* the query log, or NULL when log.enabled is off or it failed */
+    struct grants_store *grants; /* guest access and dispensations, or NULL when unavailable */
     time_t started;
 };
 
@@ -66,10 +68,10 @@ struct daemon {
  * (daemon_status_get in main.c).  Plain numbers: formatting is control.c's. */
 struct daemon_status {
     uint64_t pid;
-    int64_t started;        /* wall-clock seconds */
+    int64_t started; /* wall-clock seconds */
     int64_t now;
     unsigned threads;
-    unsigned generation;    /* configuration generation (reloads + 1) */
+    unsigned generation; /* configuration generation (reloads + 1) */
     const char *config_path;
     /* queries, summed over the workers */
     uint64_t queries, answered, blocked, rewritten, refused, servfail, dropped;
@@ -80,12 +82,12 @@ struct daemon_status {
     /* query log */
     bool log_enabled;
     uint64_t log_written, log_dropped, log_lost, log_pending, log_lag_us;
-    int log_error;          /* negative errno of the last failure, 0 if none */
+    int log_error; /* negative errno of the last failure, 0 if none */
     bool log_stopped;
     /* blocklist index */
     bool index_open;
     uint64_t index_generation;
-    int64_t index_built;    /* when it was compiled (wall clock), 0 if unknown */
+    int64_t index_built; /* when it was compiled (wall clock), 0 if unknown */
     uint64_t index_names;
     /* grants (guest access and dispensations) in force */
     uint64_t grants_live;

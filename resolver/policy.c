@@ -692,3 +692,29 @@ const char *policy_reason_name(enum policy_reason r)
     };
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }
+
+bool policy_captive_probe(const uint8_t *qname, size_t qname_len)
+{
+    static const char *const probes[] = {
+        "captive.apple.com",
+        "connectivitycheck.gstatic.com",
+        "connectivitycheck.android.com",
+        "clients3.google.com",
+        "www.msftconnecttest.com",
+        "ipv6.msftconnecttest.com",
+        "www.msftncsi.com",
+        "dns.msftncsi.com",
+        "detectportal.firefox.com",
+        "nmcheck.gnome.org",
+        "network-test.debian.org",
+        "connectivity-check.ubuntu.com",
+    };
+    uint8_t wire[256];
+
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        size_t len = text_to_wire(probes[i], wire, sizeof wire);
+        if (len == qname_len && memcmp(wire, qname, len) == 0)
+            return true;
+    }
+    return false;
+}

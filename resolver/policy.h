@@ -127,4 +127,10 @@ uint64_t policy_watched_categories(const struct policy *p);
 
 const char *policy_reason_name(enum policy_reason r);
 
+/* Whether qname (wire, lower case) is one of the names operating systems
+ * and browsers probe to detect a captive network (Apple, Android, Windows,
+ * Firefox, GNOME, Debian, Ubuntu).  An ungranted guest gets NXDOMAIN for
+ * them, so the device shows it has no internet rather than a broken page. */
+bool policy_captive_probe(const uint8_t *qname, size_t qname_len);
+
 #endif

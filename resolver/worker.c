@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "grants.h"
 #include "log.h"
 #include "outbound.h"
 #include "policy.h"
@@ -45,6 +46,7 @@ struct note {
     uint8_t flags;     /* QLOG_F_* */
     uint8_t segment;   /* segment index + 1; 0 = none */
     int category;      /* category bit that decided or flagged it, or -1 */
+    uint64_t grant_id; /* the guest grant or dispensation that let it through, or 0 */
 };
 
 struct waiter {
@@ -120,6 +122,8 @@ struct worker {
     struct outbound_stats ostats;
     struct policy_clock clock; /* local time for schedules, refreshed each second */
     struct qlog_ring *ring;    /* query log hand-off, or NULL when not logging */
+    struct grant_set *grants;  /* this worker's snapshot of the grants in force, or NULL */
+    uint64_t grants_gen;       /* the store generation it was taken at */
     uint64_t flag_mask;        /* safeguarding categories (log.safeguarding-categories) */
     struct memo_entry *memo;
     char ede_text[256];
@@ -179,6 +183,7 @@ static void log_answer(struct worker *w, const struct client *c, const struct wi
         return;
     uint64_t now = now_us();
     r.time_us = n->start_us;
+    r.grant_id = n->grant_id;
     r.response_us = now > n->start_us ? (uint32_t)(now - n->start_us) : 0;
     r.qtype = q->qtype;
     r.category = n->category >= 0 ? (uint16_t)(n->category + 1) : 0;
@@ -639,13 +644,69 @@ static uint64_t name_categories(struct worker *w, const uint8_t *name, size_t le
     return e->categories;
 }
 
-/* Decides for name; returns its categories. */
+/* Decides for name under an optional dispensation; returns its categories. */
 static uint64_t decide(struct worker *w, const struct policy *pol, const uint8_t *name, size_t len,
-                       struct policy_verdict *v)
+                       const struct policy_dispensation *disp, struct policy_verdict *v)
 {
     uint64_t cats = name_categories(w, name, len);
-    policy_decide(pol, name, len, cats, worker_clock(w), NULL, v);
+    policy_decide(pol, name, len, cats, worker_clock(w), disp, v);
     return cats;
+}
+
+/* --- grants: guest access and dispensations -----------------------------------------*/
+
+/* Takes a new snapshot when a grant was made or revoked (the store's
+ * generation moved) or one starting later came into view.  Each worker
+ * keeps its own snapshot, so no other thread can hold the one it frees. */
+static void grants_refresh(struct worker *w)
+{
+    struct grants_store *store = w->d->grants;
+    struct grant_set *next;
+    time_t now = worker_now();
+
+    if (!store)
+        return;
+    uint64_t gen = grants_generation(store);
+    if (w->grants && gen == w->grants_gen && now < grant_set_valid_until(w->grants))
+        return;
+    if (grants_snapshot(store, now, &next) < 0)
+        return; /* keep the old snapshot; the next tick tries again */
+    grant_set_free(w->grants);
+    w->grants = next;
+    w->grants_gen = gen;
+}
+
+static int index_category_bit(void *arg, const char *name)
+{
+    struct worker *w = arg;
+    int id = w->env->index ? blocklist_category_id(w->env->index->bl, name) : -1;
+    return id < 0 ? -1 : id;
+}
+
+/* An ungranted device on a grant-required segment: captive-portal probes get
+ * NXDOMAIN (the device shows it has no internet), the names the school lets
+ * everyone reach (grants.unauthorised-allow) go on to the policy, and the
+ * rest is answered with the block page (or NXDOMAIN).  Returns true when q
+ * was answered here (*len set). */
+static bool answer_ungranted(struct worker *w, const struct wire_query *q, uint8_t *out, size_t cap,
+                             size_t limit, struct note *n, size_t *len)
+{
+    static const struct config_action nxdomain = {.kind = CONFIG_ACTION_NXDOMAIN};
+    const struct config *cfg = w->env->cfg;
+    const struct config_action *act = &cfg->grants_block;
+
+    if (policy_captive_probe(q->qname_lc, q->qname_len))
+        act = &nxdomain;
+    else if (grants_unauthorised_allowed(cfg, q->qname_lc, q->qname_len))
+        return false;
+    size_t m = synth_block(q, act, 60, out, cap);
+    count(&w->stats.blocked);
+    count(&w->stats.answered);
+    n->verdict = QLOG_BLOCKED;
+    *len = m ? wire_finish_answer(q, out, m, cap, limit, (uint16_t)cfg->edns_buffer_size,
+                                  WIRE_EDE_BLOCKED, GRANTS_EDE_TEXT)
+             : 0;
+    return true;
 }
 
 static int lowest_bit(uint64_t m)
@@ -692,6 +753,7 @@ static size_t answer_blocked(struct worker *w, const struct wire_query *q, const
 struct chain_check {
     struct worker *w;
     const struct policy *pol;
+    const struct policy_dispensation *disp;
     struct policy_verdict v;
     uint8_t name[WIRE_MAX_NAME];
     size_t len;
@@ -701,7 +763,7 @@ static int chain_check_cb(void *arg, const uint8_t *name, size_t len)
 {
     struct chain_check *cc = arg;
 
-    decide(cc->w, cc->pol, name, len, &cc->v);
+    decide(cc->w, cc->pol, name, len, cc->disp, &cc->v);
     if (cc->v.outcome != POLICY_BLOCK)
         return 0;
     memcpy(cc->name, name, len);
@@ -791,6 +853,8 @@ static size_t answer_query(struct worker *w, const uint8_t *pkt, size_t len, con
     /* Never an open resolver: with segments configured, a query must match
      * one; without, it must come from server.client-networks. */
     const struct policy *pol = NULL;
+    const char *segname = NULL;
+    bool guest = false;
     if (w->env->policies) {
         int seg = policy_segment_match(w->env->policies, (const struct sockaddr *)&c->addr,
                                        (const struct sockaddr *)&c->local, c->ifindex);
@@ -801,6 +865,8 @@ static size_t answer_query(struct worker *w, const uint8_t *pkt, size_t len, con
         }
         pol = policy_of_segment(w->env->policies, seg);
         n->segment = (uint8_t)(seg + 1);
+        segname = policy_segment_name(w->env->policies, seg);
+        guest = policy_segment_grant_required(w->env->policies, seg);
     } else if (!client_allowed(cfg, c)) {
         count(&w->stats.refused);
         n->verdict = QLOG_REFUSED;
@@ -830,9 +896,31 @@ static size_t answer_query(struct worker *w, const uint8_t *pkt, size_t len, con
 
     /* The policy decides for every query, cache hit or not: one cache
      * serves every segment. */
+    if (guest) {
+        const struct grant *g = w->grants
+                                    ? grant_set_guest(w->grants, (const struct sockaddr *)&c->addr,
+                                                      segname, worker_now())
+                                    : NULL;
+        size_t answered = 0;
+        if (g)
+            n->grant_id = g->id;
+        else if (answer_ungranted(w, q, out, cap, limit, n, &answered))
+            return answered;
+    }
     if (pol) {
         struct policy_verdict v;
-        uint64_t cats = decide(w, pol, q->qname_lc, q->qname_len, &v);
+        struct policy_dispensation disp;
+        const struct policy_dispensation *dp = NULL;
+        if (w->grants && grant_set_has_exemptions(w->grants)) {
+            uint64_t qcats = name_categories(w, q->qname_lc, q->qname_len);
+            if (grant_set_dispensation(w->grants, (const struct sockaddr *)&c->addr, segname,
+                                       worker_now(), q->qname_lc, q->qname_len, qcats,
+                                       index_category_bit, w, &disp))
+                dp = &disp;
+        }
+        uint64_t cats = decide(w, pol, q->qname_lc, q->qname_len, dp, &v);
+        if (v.reason == POLICY_BY_DISPENSATION && dp)
+            n->grant_id = dp->grant_id;
         if (v.outcome == POLICY_BLOCK)
             return answer_blocked(w, q, pol, &v, NULL, 0, out, cap, limit, n);
         if (cats & w->flag_mask) { /* allowed, but the DSL sees it */
@@ -947,6 +1035,7 @@ static void tick_cb(uv_timer_t *t)
 {
     struct worker *w = t->data;
     atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
+    grants_refresh(w); /* a new or revoked grant is seen within a second */
 }
 
 uint64_t worker_heartbeat(const struct worker *w)
@@ -978,6 +1067,7 @@ struct worker *worker_new(struct daemon *d, unsigned id)
     uv_timer_start(&w->tick, tick_cb, 1000, 1000);
     w->env = daemon_env_get(d);
     w->flag_mask = safeguarding_mask(w->env);
+    grants_refresh(w);
     if (d->qlog && !(w->ring = qlog_ring_new(d->qlog, 0)))
         log_warning("worker %u: no memory for a query log ring: its queries go unlogged", id);
     return w;
@@ -1056,6 +1146,7 @@ void worker_join_free(struct worker *w)
         log_warning("worker %u: handles still open at exit", w->id);
     daemon_env_unref(w->env);
     free_clients(w);
+    grant_set_free(w->grants);
     free(w->memo);
     free(w);
 }

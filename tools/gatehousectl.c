@@ -10,8 +10,10 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "ctl_admin.h"
 #include "ctl_blocklists.h"
 #include "ctl_check.h"
+#include "ctl_grants.h"
 #include "ctl_logs.h"
 
 #define CTL_DEFAULT_CONFIG "/etc/gatehouse/gatehouse.yaml"
@@ -27,8 +29,14 @@ static const struct ctl_command commands[] = {
     {"audit", ctl_audit, "who looked at the query log, when, and for what"},
     {"blocklists", ctl_blocklists, "compile, update, look up and inspect the category index"},
     {"check", ctl_check, "explain what the policy does with a name, and why"},
+    {"flush", ctl_flush, "remove a name (or a subtree) from the running daemon's cache"},
+    {"grant", ctl_grant, "grant guest access or a dispensation, for a time, in writing"},
+    {"grants", ctl_grants, "list live (--all: past) grants; purge old ones; the grants audit"},
     {"logs", ctl_logs, "search the query log; export, erase or purge it"},
+    {"reload", ctl_reload, "make the running daemon re-read its configuration"},
     {"report", ctl_report, "the daily safeguarding report (text or HTML)"},
+    {"revoke", ctl_revoke, "end a grant early, with who and why"},
+    {"status", ctl_status, "is the daemon running; its counters, cache, log and index"},
     {"top", ctl_top, "the most frequent names, blocked names, clients or categories"},
     {NULL, NULL, NULL},
 };

@@ -212,6 +212,16 @@ static bool cfg_eq(const struct config *a, const struct config *b)
     SAME(a->npolicies == b->npolicies);
     for (size_t i = 0; ok && i < a->npolicies; i++)
         SAME(policy_eq(&a->policies[i], &b->policies[i]));
+    SAME(s_eq(a->grants_path, b->grants_path));
+    SAME(a->grants_max_guest == b->grants_max_guest);
+    SAME(a->grants_max_exemption == b->grants_max_exemption);
+    SAME(a->grants_retention == b->grants_retention);
+    SAME(s_eq(a->grants_admin_group, b->grants_admin_group));
+    SAME(names_eq(a->grants_unauthorised_allow, a->ngrants_unauthorised_allow,
+                  b->grants_unauthorised_allow, b->ngrants_unauthorised_allow));
+    SAME(action_eq(&a->grants_block, &b->grants_block));
+    SAME(s_eq(a->dhcp_leases, b->dhcp_leases));
+    SAME(a->dhcp_format == b->dhcp_format);
     SAME(a->nsegments == b->nsegments);
     for (size_t i = 0; ok && i < a->nsegments; i++)
         SAME(segment_eq(&a->segments[i], &b->segments[i]));
@@ -331,6 +341,18 @@ static void check_defaults(const struct config *c)
     CHECK(c->policies == NULL);
     CHECK_EQ(c->nsegments, 0);
     CHECK(c->segments == NULL);
+    CHECK_STR(c->grants_path, "/var/lib/gatehouse/grants");
+    CHECK_EQ(c->grants_max_guest, 12 * 3600);
+    CHECK_EQ(c->grants_max_exemption, 7 * 86400);
+    CHECK_EQ(c->grants_retention, 90 * 86400);
+    CHECK_STR(c->grants_admin_group, "gatehouse-admin");
+    /* Nothing by default: the school adds its own site.  Captive-portal
+     * probes are built in (policy.c) and answered NXDOMAIN. */
+    CHECK_EQ(c->ngrants_unauthorised_allow, 0);
+    CHECK(c->grants_unauthorised_allow == NULL);
+    CHECK_EQ(c->grants_block.kind, CONFIG_ACTION_NXDOMAIN);
+    CHECK(c->dhcp_leases == NULL);
+    CHECK_EQ(c->dhcp_format, CONFIG_DHCP_ISC);
 }
 
 static void test_defaults(void)
@@ -1669,6 +1691,73 @@ static void test_golden(void)
     }
 }
 
+/* grants.* and dhcp.*: values, the log.retention default, and errors. */
+static void test_grants_keys(void)
+{
+    struct config *c = NULL;
+    CHECK_EQ(config_load(DATA "full.yaml", &c, err, sizeof(err)), 0);
+    if (c) {
+        CHECK_STR(c->grants_path, "/srv/grants");
+        CHECK_EQ(c->grants_max_guest, 4 * 3600);
+        CHECK_EQ(c->grants_max_exemption, 2 * 86400);
+        CHECK_EQ(c->grants_retention, 60 * 86400);
+        CHECK_STR(c->grants_admin_group, "safeguarding");
+        CHECK_EQ(c->ngrants_unauthorised_allow, 2);
+        if (c->ngrants_unauthorised_allow == 2) {
+            CHECK(c->grants_unauthorised_allow[1].subtree);
+            CHECK(!memcmp(c->grants_unauthorised_allow[1].wire, "\6school\7example\3org", 20));
+        }
+        CHECK_EQ(c->grants_block.kind, CONFIG_ACTION_ADDRESS);
+        CHECK(c->grants_block.have_a4 && c->grants_block.have_a6);
+        CHECK_EQ(c->grants_block.a4[3], 80);
+        CHECK_STR(c->dhcp_leases, "/var/lib/kea/kea-leases4.csv");
+        CHECK_EQ(c->dhcp_format, CONFIG_DHCP_KEA);
+        config_free(c);
+    }
+    /* grants.retention follows log.retention unless given. */
+    c = load("log:\n  retention: 30d\n");
+    CHECK(c && c->grants_retention == 30 * 86400);
+    config_free(c);
+    c = load("log:\n  retention: 30d\ngrants:\n  retention: 2d\n");
+    CHECK(c && c->grants_retention == 2 * 86400);
+    config_free(c);
+    /* The block page as a list; the format words. */
+    c = load("grants:\n  block-address: [\"2001:db8::80\"]\ndhcp:\n  format: dnsmasq\n");
+    CHECK(c && c->grants_block.kind == CONFIG_ACTION_ADDRESS && !c->grants_block.have_a4 &&
+          c->grants_block.have_a6 && c->dhcp_format == CONFIG_DHCP_DNSMASQ);
+    config_free(c);
+    c = load("grants:\n  unauthorised-allow: []\n");
+    CHECK(c && c->ngrants_unauthorised_allow == 0);
+    config_free(c);
+
+    CHECK_STR(load_err("grants:\n  max-guest: 32d\n"),
+              "gh.yaml:2:14: grants.max-guest: expected a duration (e.g. 30s, 5m, 1h, 90d) from "
+              "1m to 31d, got '32d'");
+    CHECK_STR(load_err("grants:\n  max-exemption: 30s\n"),
+              "gh.yaml:2:18: grants.max-exemption: expected a duration (e.g. 30s, 5m, 1h, 90d) "
+              "from 1m to 366d, got '30s'");
+    CHECK_STR(load_err("grants:\n  path: grants\n"),
+              "gh.yaml:2:9: grants.path: expected an absolute path, got 'grants'");
+    CHECK_STR(load_err("grants:\n  block-address: nxdomain\n"),
+              "gh.yaml:2:18: grants.block-address: expected the block page's addresses (one IPv4 "
+              "and/or one IPv6, separated by a space), got 'nxdomain'");
+    CHECK_STR(load_err("grants:\n  block-address: \"192.0.2.1 192.0.2.2\"\n"),
+              "gh.yaml:2:18: grants.block-address: give at most one IPv4 and one IPv6 address, "
+              "got '192.0.2.1 192.0.2.2'");
+    CHECK_STR(load_err("grants:\n  block-address: [192.0.2.1, 2001:db8::1, 192.0.2.2]\n"),
+              "gh.yaml:2:18: grants.block-address: expected the block page's addresses (one IPv4 "
+              "and/or one IPv6, separated by a space)");
+    CHECK_STR(load_err("grants:\n  unauthorised-allow: [\"bad name!\"]\n"),
+              "gh.yaml:2:24: grants.unauthorised-allow[0]: expected a domain name, or *. and a "
+              "domain name for it and every name below, got 'bad name!'");
+    CHECK_STR(load_err("grants:\n  unauthorised-allow: [a.org, A.org]\n"),
+              "gh.yaml:2:31: grants.unauthorised-allow[1]: duplicate entry 'A.org'");
+    CHECK_STR(load_err("dhcp:\n  format: udhcpd\n"),
+              "gh.yaml:2:11: dhcp.format: expected isc, kea or dnsmasq, got 'udhcpd'");
+    CHECK_STR(load_err("grants:\n  max-guests: 1h\n"),
+              "gh.yaml:2:3: unknown key 'grants.max-guests'");
+}
+
 static void test_reloadable(void)
 {
     struct config *old = config_default(), *new = NULL;
@@ -1950,6 +2039,7 @@ int main(void)
     UNIT_RUN(test_file_errors);
     UNIT_RUN(test_round_trip);
     UNIT_RUN(test_golden);
+    UNIT_RUN(test_grants_keys);
     UNIT_RUN(test_reloadable);
     UNIT_RUN(test_net_contains);
     UNIT_RUN(test_parse_net);
