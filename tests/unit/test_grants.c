@@ -537,11 +537,13 @@ static void test_unauthorised_allow(void)
     CHECK(!grants_unauthorised_allowed(c, (const uint8_t *)"\7example\3org", 13));
     CHECK(!grants_unauthorised_allowed(c, (const uint8_t *)"\3bbc\2co\2uk", 11));
     config_free(c);
-    /* the defaults: the captive-portal checks */
+    /* the default allows nothing: captive-portal probes are not resolved for
+     * an ungranted device but answered NXDOMAIN (policy_captive_probe) */
     c = config_default();
-    CHECK(grants_unauthorised_allowed(c, (const uint8_t *)"\3dns\010msftncsi\3com", 18));
-    CHECK(
-        grants_unauthorised_allowed(c, (const uint8_t *)"\21connectivitycheck\7gstatic\3com", 31));
+    CHECK(!grants_unauthorised_allowed(c, (const uint8_t *)"\3dns\010msftncsi\3com", 18));
+    CHECK(policy_captive_probe((const uint8_t *)"\3dns\010msftncsi\3com", 18));
+    CHECK(policy_captive_probe((const uint8_t *)"\21connectivitycheck\7gstatic\3com", 31));
+    CHECK(!policy_captive_probe((const uint8_t *)"\3www\6school\7example\3org", 24));
     config_free(c);
 }
 
