@@ -109,15 +109,56 @@ format:
 format-check:
 	@clang-format --dry-run --Werror resolver/*.[ch] $(wildcard tools/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c tests/helpers/*.c)
 
+# Where `make install` puts what is not a binary.  Debian 12 has merged
+# /usr, so /lib/systemd/system is /usr/lib/systemd/system; systemd also reads
+# /usr/local/lib/{sysusers.d,tmpfiles.d} but not units from PREFIX.
+SYSTEMD_UNITDIR ?= /lib/systemd/system
+SYSUSERSDIR ?= /usr/lib/sysusers.d
+TMPFILESDIR ?= /usr/lib/tmpfiles.d
+LIBEXECDIR ?= $(PREFIX)/libexec/gatehouse
+DATADIR  ?= $(PREFIX)/share/gatehouse
+MANDIR   ?= $(PREFIX)/share/man
+DOCDIR   ?= $(PREFIX)/share/doc/gatehouse
+UNITS    := $(wildcard systemd/*.service systemd/*.timer)
+MANPAGES := docs/man/gatehoused.8 docs/man/gatehousectl.8 docs/man/gatehouse.yaml.5
+DOCS     := $(filter-out docs/hacking.md,$(wildcard docs/*.md))
+# The units and the report script name the programs by their Debian paths;
+# installed elsewhere (PREFIX=/usr/local), they are rewritten to match.
+PATHS_SED := -e 's|/usr/sbin/gatehoused|$(SBINDIR)/gatehoused|g' \
+             -e 's|/usr/bin/gatehousectl|$(BINDIR)/gatehousectl|g' \
+             -e 's|/usr/libexec/gatehouse/|$(LIBEXECDIR)/|g'
+
+.PHONY: man-check
 install: all
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR)
 	install -m 0755 $(BUILD)/gatehoused $(DESTDIR)$(SBINDIR)/gatehoused
 	if [ -f $(BUILD)/gatehousectl ]; then install -m 0755 $(BUILD)/gatehousectl $(DESTDIR)$(BINDIR)/gatehousectl; fi
-	install -d $(DESTDIR)$(SYSCONFDIR)/gatehouse
+	sed $(PATHS_SED) tools/gatehouse-daily-report > $(DESTDIR)$(LIBEXECDIR)/gatehouse-daily-report
+	chmod 0755 $(DESTDIR)$(LIBEXECDIR)/gatehouse-daily-report
+	install -d $(DESTDIR)$(SYSCONFDIR)/gatehouse $(DESTDIR)$(SYSCONFDIR)/default
 	install -m 0644 docs/gatehouse.example.yaml $(DESTDIR)$(SYSCONFDIR)/gatehouse/gatehouse.yaml.example
-	install -d $(DESTDIR)$(PREFIX)/share/gatehouse/blocklists/builtin
-	install -m 0644 blocklists/builtin/*.txt $(DESTDIR)$(PREFIX)/share/gatehouse/blocklists/builtin/
-	install -m 0644 blocklists/catalogue.yaml $(DESTDIR)$(PREFIX)/share/gatehouse/blocklists/
+	# /etc/default/gatehouse is the operator's: installed only when absent
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/gatehouse ] || install -m 0644 systemd/gatehouse.default $(DESTDIR)$(SYSCONFDIR)/default/gatehouse
+	install -d $(DESTDIR)$(DATADIR)/blocklists/builtin
+	install -m 0644 blocklists/builtin/*.txt $(DESTDIR)$(DATADIR)/blocklists/builtin/
+	install -m 0644 blocklists/catalogue.yaml $(DESTDIR)$(DATADIR)/blocklists/
+	install -d $(DESTDIR)$(SYSTEMD_UNITDIR)
+	for u in $(UNITS); do sed $(PATHS_SED) $$u > $(DESTDIR)$(SYSTEMD_UNITDIR)/$${u##*/} && chmod 0644 $(DESTDIR)$(SYSTEMD_UNITDIR)/$${u##*/} || exit 1; done
+	install -d $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR)
+	install -m 0644 systemd/gatehouse.sysusers $(DESTDIR)$(SYSUSERSDIR)/gatehouse.conf
+	install -m 0644 systemd/gatehouse.tmpfiles $(DESTDIR)$(TMPFILESDIR)/gatehouse.conf
+	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -m 0644 docs/man/gatehoused.8 docs/man/gatehousectl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 docs/man/gatehouse.yaml.5 $(DESTDIR)$(MANDIR)/man5/
+	install -d $(DESTDIR)$(DOCDIR)
+	$(if $(DOCS),install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/)
+
+# The man pages are hand-written roff: check them for errors and warnings.
+man-check:
+	@for m in $(MANPAGES); do \
+	    out=$$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l $$m 2>&1 >/dev/null); \
+	    if [ -n "$$out" ]; then echo "$$m:"; echo "$$out"; exit 1; fi; \
+	done; echo "man pages ok"
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -9,6 +9,11 @@
  * Signals are handled on the main thread's own loop: SIGHUP reloads (a bad
  * new config keeps the old one running and says why), SIGTERM and SIGINT
  * drain and exit 0.
+ *
+ * The main loop also serves the control socket and the metrics endpoint
+ * (control.c, with the ops below), keeps systemd's STATUS= line current, and
+ * feeds systemd's watchdog (WatchdogSec=) only while every worker's loop is
+ * still turning: a stuck worker means no pings, and systemd restarts us.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -24,6 +29,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "control.h"
 #include "daemon.h"
 #include "listener.h"
 #include "log.h"
@@ -35,7 +41,22 @@ struct main_state {
     unsigned generation;
     int verbosity_bump; /* -v given n times */
     uv_signal_t sighup, sigterm, sigint;
+    struct control *control;   /* NULL when neither socket nor metrics are configured */
+    uv_timer_t status_timer;   /* systemd STATUS= */
+    uv_timer_t watchdog_timer; /* systemd WATCHDOG=1, when WatchdogSec= is set */
+    bool watchdog_on;
+    bool last_reload_failed;
+    /* per worker: the last heartbeat seen and when it last moved (uv_now) */
+    uint64_t *hb_seen;
+    uint64_t *hb_moved_ms;
 };
+
+/* How often STATUS= is refreshed: often enough that `systemctl status` looks
+ * alive, rarely enough to cost nothing. */
+#define MAIN_STATUS_INTERVAL_MS 5000
+/* A worker's loop bumps its heartbeat every second (worker.c); one that has
+ * not moved for this long is stuck, and the watchdog stops being fed. */
+#define MAIN_WORKER_STALL_MS 3000
 
 static void usage(FILE *f)
 {
@@ -135,6 +156,27 @@ static void log_name_tables(struct qlog_store *q, const struct daemon_env *e)
 /* The query log lives under server.state-dir; neither failing to make the
  * directory nor failing to open the log stops resolution (issue: resolution
  * goes on), but both are said loudly. */
+/* Guest access and dispensations.  Without the store a grant-required
+ * segment treats every device as ungranted: said loudly, but resolution for
+ * everyone else goes on. */
+static struct grants_store *open_grants(const struct config *cfg)
+{
+    struct grants_store *g = NULL;
+    int rc;
+
+    if (mkdir(cfg->state_dir, 0750) < 0 && errno != EEXIST) {
+        log_error("grants unavailable: cannot create %s: %s", cfg->state_dir, strerror(errno));
+        return NULL;
+    }
+    if ((rc = grants_open(cfg->grants_path, 0, &g)) < 0) {
+        log_error("grants unavailable: cannot open %s: %s%s", cfg->grants_path, strerror(-rc),
+                  cfg->nsegments ? "; grant-required segments treat every device as ungranted"
+                                 : "");
+        return NULL;
+    }
+    return g;
+}
+
 static struct qlog_store *open_query_log(const struct config *cfg)
 {
     struct qlog_store *q = NULL;
@@ -163,31 +205,36 @@ static void set_timezone(const char *tz)
     }
 }
 
-static void reload(struct main_state *m)
+/* Loads the configuration again and swaps it in, or keeps the running one.
+ * Shared by SIGHUP and the control socket's "reload".  0 with a summary in
+ * msg, or a negative errno with the reason in msg; both are logged. */
+static int reload(struct main_state *m, char *msg, size_t cap)
 {
     char err[1024];
     struct config *cfg = load_config(m->config_path, err, sizeof err);
+    int rc;
 
     if (!cfg) {
-        log_error("reload failed, still running the previous configuration: %s", err);
-        sd_notify(0, "RELOADING=0\nSTATUS=reload failed; previous configuration kept");
-        return;
+        rc = -EINVAL;
+        snprintf(msg, cap, "reload failed, still running the previous configuration: %s", err);
+        goto fail;
     }
     struct daemon_env *cur = daemon_env_get(&m->d);
-    int rc = config_reloadable(cur->cfg, cfg, err, sizeof err);
+    rc = config_reloadable(cur->cfg, cfg, err, sizeof err);
     if (rc < 0) {
         daemon_env_unref(cur);
-        log_error("reload refused, still running the previous configuration: %s", err);
         config_free(cfg);
-        return;
+        snprintf(msg, cap, "reload refused, still running the previous configuration: %s", err);
+        goto fail;
     }
     struct cache_limits limits = cache_limits_of(cfg);
     int verbosity = effective_verbosity(m, cfg);
     struct daemon_env *e = make_env(m, cfg, cur->index, err, sizeof err);
     daemon_env_unref(cur);
     if (!e) {
-        log_error("reload failed, still running the previous configuration: %s", err);
-        return;
+        rc = -EINVAL;
+        snprintf(msg, cap, "reload failed, still running the previous configuration: %s", err);
+        goto fail;
     }
     cache_set_limits(m->d.cache, &limits);
     log_set_verbosity(verbosity);
@@ -195,7 +242,35 @@ static void reload(struct main_state *m)
     daemon_env_publish(&m->d, e);
     for (unsigned i = 0; i < m->d.nworkers; i++)
         worker_reload(m->d.workers[i]);
-    log_notice("reloaded configuration (generation %u)", m->generation);
+    m->last_reload_failed = false;
+    snprintf(msg, cap, "reloaded configuration (generation %u)", m->generation);
+    log_notice("%s", msg);
+    return 0;
+fail:
+    m->last_reload_failed = true;
+    log_error("%s", msg);
+    return rc;
+}
+
+/* reload() with systemd told (RELOADING=1, then READY=1 and what happened). */
+static int reload_notify(struct main_state *m, char *msg, size_t cap)
+{
+    sd_notify(0, "RELOADING=1");
+    int rc = reload(m, msg, cap);
+    sd_notifyf(0, "READY=1\nSTATUS=%s",
+               rc < 0 ? "reload failed; previous configuration kept" : msg);
+    return rc;
+}
+
+static void stop_main_handles(struct main_state *m)
+{
+    uv_close((uv_handle_t *)&m->sighup, NULL);
+    uv_close((uv_handle_t *)&m->sigterm, NULL);
+    uv_close((uv_handle_t *)&m->sigint, NULL);
+    uv_close((uv_handle_t *)&m->status_timer, NULL);
+    uv_close((uv_handle_t *)&m->watchdog_timer, NULL);
+    control_close(m->control);
+    m->control = NULL;
 }
 
 static void signal_cb(uv_signal_t *s, int signum)
@@ -203,18 +278,176 @@ static void signal_cb(uv_signal_t *s, int signum)
     struct main_state *m = s->data;
 
     if (signum == SIGHUP) {
-        sd_notify(0, "RELOADING=1");
-        reload(m);
-        sd_notify(0, "READY=1");
+        char msg[1280];
+        reload_notify(m, msg, sizeof msg);
         return;
     }
     log_notice("received %s, stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     sd_notify(0, "STOPPING=1");
     for (unsigned i = 0; i < m->d.nworkers; i++)
         worker_stop(m->d.workers[i]);
-    uv_close((uv_handle_t *)&m->sighup, NULL);
-    uv_close((uv_handle_t *)&m->sigterm, NULL);
-    uv_close((uv_handle_t *)&m->sigint, NULL);
+    stop_main_handles(m);
+}
+
+/* ---- the control socket's ops ---- */
+
+/* What `gatehousectl status` and /metrics show: the workers' counters
+ * summed, the shared cache, the query log and the current index. */
+static void daemon_status_get(struct main_state *m, struct daemon_status *st)
+{
+    struct daemon *d = &m->d;
+
+    st->pid = (uint64_t)getpid();
+    st->started = d->started;
+    st->now = time(NULL);
+    st->threads = d->nworkers;
+    st->generation = m->generation;
+    st->config_path = m->config_path;
+    for (unsigned i = 0; i < d->nworkers; i++) {
+        struct worker_stats ws;
+        worker_get_stats(d->workers[i], &ws);
+        st->queries += ws.queries;
+        st->answered += ws.answered;
+        st->blocked += ws.blocked;
+        st->rewritten += ws.rewritten;
+        st->refused += ws.refused;
+        st->servfail += ws.servfail;
+        st->dropped += ws.dropped;
+        st->cache_hits += ws.cache_hits;
+        st->cache_misses += ws.cache_misses;
+        st->stale += ws.stale;
+        st->prefetches += ws.prefetches;
+        st->joined += ws.joined;
+        st->requests_now += ws.requests_now;
+        st->upstream_sent += ws.upstream_sent;
+        st->upstream_timeouts += ws.upstream_timeouts;
+        st->upstream_errors += ws.upstream_errors;
+    }
+    struct cache_stats cs;
+    cache_stats(d->cache, &cs);
+    st->cache_entries = cs.msg_entries + cs.rrset_entries;
+    st->cache_bytes = cs.bytes;
+    st->cache_evictions = cs.evictions;
+    if (d->qlog) {
+        struct qlog_stats qs;
+        qlog_stats(d->qlog, &qs);
+        st->log_enabled = true;
+        st->log_written = qs.written;
+        st->log_dropped = qs.dropped;
+        st->log_lost = qs.lost;
+        st->log_pending = qs.pending;
+        st->log_lag_us = qs.lag_us;
+        st->log_error = qs.last_error;
+        st->log_stopped = qs.stopped;
+    }
+    struct daemon_env *e = daemon_env_get(d);
+    st->cache_max_bytes = e->cfg->cache_size;
+    if (e->index && e->index->bl) {
+        struct blocklist_info bi;
+        blocklist_get_info(e->index->bl, &bi);
+        st->index_open = true;
+        st->index_generation = bi.generation;
+        st->index_built = (int64_t)bi.built;
+        st->index_names = bi.names;
+    }
+    daemon_env_unref(e);
+    struct grant_set *gs;
+    if (d->grants && grants_snapshot(d->grants, (time_t)st->now, &gs) == 0) {
+        st->grants_live = grant_set_live(gs, (time_t)st->now);
+        grant_set_free(gs);
+    }
+}
+
+static void op_status(void *arg, struct daemon_status *out)
+{
+    daemon_status_get(arg, out);
+}
+
+static int op_reload(void *arg, char *msg, size_t cap)
+{
+    return reload_notify(arg, msg, cap);
+}
+
+static size_t op_flush(void *arg, const uint8_t *name, size_t len, bool subtree)
+{
+    struct main_state *m = arg;
+    return cache_flush(m->d.cache, name, len, subtree);
+}
+
+/* ---- systemd: STATUS= and the watchdog ---- */
+
+static void status_timer_cb(uv_timer_t *t)
+{
+    struct main_state *m = t->data;
+    struct daemon_status st;
+    char line[256];
+
+    memset(&st, 0, sizeof st);
+    daemon_status_get(m, &st);
+    control_format_summary(&st, line, sizeof line);
+    sd_notifyf(0, "STATUS=%s%s", line,
+               m->last_reload_failed ? "; last reload FAILED (previous configuration kept)" : "");
+}
+
+/* True while every worker's loop still runs: its heartbeat (bumped by a
+ * 1-second timer on that loop) has moved within MAIN_WORKER_STALL_MS. */
+static bool workers_alive(struct main_state *m, uint64_t now_ms)
+{
+    bool alive = true;
+    for (unsigned i = 0; i < m->d.nworkers; i++) {
+        uint64_t hb = worker_heartbeat(m->d.workers[i]);
+        if (hb != m->hb_seen[i]) {
+            m->hb_seen[i] = hb;
+            m->hb_moved_ms[i] = now_ms;
+        } else if (now_ms - m->hb_moved_ms[i] > MAIN_WORKER_STALL_MS) {
+            alive = false;
+        }
+    }
+    return alive;
+}
+
+static void watchdog_timer_cb(uv_timer_t *t)
+{
+    struct main_state *m = t->data;
+    if (workers_alive(m, uv_now(t->loop))) {
+        sd_notify(0, "WATCHDOG=1");
+    } else if (m->watchdog_on) {
+        /* said once per stall, not every tick */
+        log_error("a worker thread has stopped turning its loop: no longer feeding the "
+                  "systemd watchdog, which will restart the daemon");
+        m->watchdog_on = false;
+        return;
+    }
+    m->watchdog_on = true;
+}
+
+/* Starts the STATUS= timer, and the watchdog timer when systemd asked for
+ * one (WATCHDOG_USEC and WATCHDOG_PID naming us): pings at half the
+ * interval, as sd_watchdog_enabled(3) recommends. */
+static int start_systemd_timers(struct main_state *m, uv_loop_t *loop)
+{
+    uint64_t usec = 0;
+
+    uv_timer_start(&m->status_timer, status_timer_cb, MAIN_STATUS_INTERVAL_MS,
+                   MAIN_STATUS_INTERVAL_MS);
+    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
+        return 0;
+    m->hb_seen = calloc(m->d.nworkers, sizeof *m->hb_seen);
+    m->hb_moved_ms = calloc(m->d.nworkers, sizeof *m->hb_moved_ms);
+    if (!m->hb_seen || !m->hb_moved_ms)
+        return -ENOMEM;
+    for (unsigned i = 0; i < m->d.nworkers; i++) {
+        m->hb_seen[i] = worker_heartbeat(m->d.workers[i]);
+        m->hb_moved_ms[i] = uv_now(loop);
+    }
+    uint64_t every = usec / 2000;
+    if (every == 0)
+        every = 1;
+    m->watchdog_on = true;
+    sd_notify(0, "WATCHDOG=1");
+    uv_timer_start(&m->watchdog_timer, watchdog_timer_cb, every, every);
+    log_info("systemd watchdog: pinging every %llu ms", (unsigned long long)every);
+    return 0;
 }
 
 /* server.user: leave root once every socket is bound. */
@@ -416,6 +649,7 @@ int main(int argc, char **argv)
     cfg = m.d.env->cfg;
     m.d.qlog = open_query_log(cfg);
     log_name_tables(m.d.qlog, m.d.env);
+    m.d.grants = open_grants(cfg);
 
     int exit_code = 0;
     int rc = start_workers(&m, cfg, err, sizeof err);
@@ -437,13 +671,32 @@ int main(int argc, char **argv)
         uv_signal_start(&m.sighup, signal_cb, SIGHUP);
         uv_signal_start(&m.sigterm, signal_cb, SIGTERM);
         uv_signal_start(&m.sigint, signal_cb, SIGINT);
+        uv_timer_init(loop, &m.status_timer);
+        uv_timer_init(loop, &m.watchdog_timer);
+        m.status_timer.data = m.watchdog_timer.data = &m;
 
-        char where[512];
-        describe_listeners(cfg, where, sizeof where);
-        log_notice("gatehoused %s ready: listening on %s, %u thread%s, root hints %s",
-                   GATEHOUSE_VERSION, where, cfg->threads, cfg->threads == 1 ? "" : "s",
-                   cfg->root_hints ? cfg->root_hints : "built in");
-        sd_notifyf(0, "READY=1\nSTATUS=answering on %s", where);
+        /* After the privilege drop, so the socket is the daemon's user's
+         * and group's; before READY=1, so gatehousectl works once systemd
+         * says we are up. */
+        const struct control_ops ops = {op_status, op_reload, op_flush, &m};
+        if (cfg->control_socket && *cfg->control_socket && mkdir(cfg->state_dir, 0750) < 0 &&
+            errno != EEXIST)
+            log_warning("cannot create %s: %s", cfg->state_dir, strerror(errno));
+        if ((rc = control_start(loop, cfg, &ops, &m.control, err, sizeof err)) < 0 ||
+            (rc = start_systemd_timers(&m, loop)) < 0) {
+            log_error("%s", rc == -ENOMEM ? "out of memory at start-up" : err);
+            exit_code = 1;
+            for (unsigned i = 0; i < m.d.nworkers; i++)
+                worker_stop(m.d.workers[i]);
+            stop_main_handles(&m);
+        } else {
+            char where[512];
+            describe_listeners(cfg, where, sizeof where);
+            log_notice("gatehoused %s ready: listening on %s, %u thread%s, root hints %s",
+                       GATEHOUSE_VERSION, where, cfg->threads, cfg->threads == 1 ? "" : "s",
+                       cfg->root_hints ? cfg->root_hints : "built in");
+            sd_notifyf(0, "READY=1\nSTATUS=answering on %s", where);
+        }
         uv_run(loop, UV_RUN_DEFAULT);
         uv_loop_close(loop);
     }
@@ -452,7 +705,10 @@ int main(int argc, char **argv)
         if (m.d.workers[i])
             worker_join_free(m.d.workers[i]);
     free(m.d.workers);
+    free(m.hb_seen);
+    free(m.hb_moved_ms);
     qlog_close(m.d.qlog); /* drains the rings and commits */
+    grants_close(m.d.grants);
     daemon_env_unref(m.d.env);
     cache_free(m.d.cache);
     infra_free(m.d.infra);
