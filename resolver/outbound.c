@@ -17,6 +17,12 @@
 #define OUTBOUND_UDP_BUF 4096
 #define OUTBOUND_TCP_MAX (2 + 65535)
 
+/* Counted by the worker that owns the exchange, read by the main thread. */
+static inline void stat_add(uint64_t *c)
+{
+    __atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
+}
+
 struct outbound {
     uv_loop_t *loop;
     union {
@@ -67,11 +73,11 @@ static void finish(struct outbound *o, int status, const uint8_t *pkt, size_t le
     o->done = true;
     uv_timer_stop(&o->timer);
     if (status == 0)
-        o->stats->replies++;
+        stat_add(&o->stats->replies);
     else if (status == -ETIMEDOUT)
-        o->stats->timeouts++;
+        stat_add(&o->stats->timeouts);
     else
-        o->stats->errors++;
+        stat_add(&o->stats->errors);
     uint64_t now = uv_now(o->loop);
     unsigned rtt = now > o->start_ms ? (unsigned)(now - o->start_ms) : 0;
     o->cb(o->arg, status, pkt, len, rtt);
@@ -148,7 +154,7 @@ static void udp_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
     if (nread == 0 || !from)
         return;
     if ((flags & UV_UDP_PARTIAL) || !reply_matches(o, (uint8_t *)buf->base, (size_t)nread)) {
-        o->stats->mismatched++; /* keep waiting for the real one */
+        stat_add(&o->stats->mismatched); /* keep waiting for the real one */
         return;
     }
     finish(o, 0, (uint8_t *)buf->base, (size_t)nread);
@@ -185,7 +191,7 @@ static int udp_start(struct outbound *o, const struct iter_send *s,
     rc = uv_udp_try_send(&o->sock.udp, &b, 1, NULL);
     if (rc < 0)
         return rc;
-    o->stats->sent_udp++;
+    stat_add(&o->stats->sent_udp);
     return 0;
 }
 
@@ -231,7 +237,7 @@ static void tcp_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     if (o->tcp_len < 2 + mlen)
         return;
     if (!reply_matches(o, o->tcp_buf + 2, mlen)) {
-        o->stats->mismatched++;
+        stat_add(&o->stats->mismatched);
         finish(o, -EPROTO, NULL, 0); /* a stream that answers something else is broken */
         return;
     }
@@ -290,7 +296,7 @@ static int tcp_start(struct outbound *o, const struct iter_send *s,
                         tcp_connect_cb);
     if (rc < 0)
         return rc;
-    o->stats->sent_tcp++;
+    stat_add(&o->stats->sent_tcp);
     return 0;
 }
 

@@ -154,9 +154,12 @@ static uint64_t now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+/* Stats are written by their worker only and read by the main thread:
+ * relaxed atomic operations on plain integers (the GCC/Clang builtins) are
+ * all that needs. */
 static inline void count(uint64_t *c)
 {
-    atomic_fetch_add_explicit((_Atomic uint64_t *)c, 1, memory_order_relaxed);
+    __atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
 }
 
 void worker_count_drop(struct worker *w)
@@ -335,8 +338,7 @@ static void request_closed_cb(uv_handle_t *h)
 
     free(r);
     w->nrequests--;
-    atomic_store_explicit((_Atomic uint64_t *)&w->stats.requests_now, w->nrequests,
-                          memory_order_relaxed);
+    __atomic_store_n(&w->stats.requests_now, w->nrequests, __ATOMIC_RELAXED);
     if (w->stopping && w->nrequests == 0)
         worker_close_all(w);
 }
@@ -527,8 +529,7 @@ static struct request *request_new(struct worker *w, uint64_t h, const uint8_t *
         w->requests->prev = r;
     w->requests = r;
     w->nrequests++;
-    atomic_store_explicit((_Atomic uint64_t *)&w->stats.requests_now, w->nrequests,
-                          memory_order_relaxed);
+    __atomic_store_n(&w->stats.requests_now, w->nrequests, __ATOMIC_RELAXED);
     return r;
 }
 
@@ -1153,12 +1154,13 @@ void worker_join_free(struct worker *w)
 
 void worker_get_stats(const struct worker *w, struct worker_stats *out)
 {
-    const _Atomic uint64_t *src = (const _Atomic uint64_t *)&w->stats;
+    const uint64_t *src = (const uint64_t *)&w->stats;
     uint64_t *dst = (uint64_t *)out;
 
     for (size_t i = 0; i < sizeof *out / sizeof(uint64_t); i++)
-        dst[i] = atomic_load_explicit(&src[i], memory_order_relaxed);
-    out->upstream_sent = w->ostats.sent_udp + w->ostats.sent_tcp;
-    out->upstream_timeouts = w->ostats.timeouts;
-    out->upstream_errors = w->ostats.errors;
+        dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+    out->upstream_sent = __atomic_load_n(&w->ostats.sent_udp, __ATOMIC_RELAXED) +
+                         __atomic_load_n(&w->ostats.sent_tcp, __ATOMIC_RELAXED);
+    out->upstream_timeouts = __atomic_load_n(&w->ostats.timeouts, __ATOMIC_RELAXED);
+    out->upstream_errors = __atomic_load_n(&w->ostats.errors, __ATOMIC_RELAXED);
 }
