@@ -17,6 +17,8 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -550,6 +552,33 @@ static void conn_idle_cb(uv_timer_t *t)
         conn_close(c); /* RFC 7766 section 6.2.3: idle connections are closed */
 }
 
+/* The interface that owns a local address.  A TCP socket reports no
+ * packet info, so a connection's interface (for segments matched by
+ * interface) is the one its local address is configured on, which is where
+ * a client on that VLAN reaches it.  0 when none does (e.g. a route to an
+ * address of another interface). */
+static int local_ifindex(const struct sockaddr_storage *local)
+{
+    struct ifaddrs *ifs, *i;
+    int found = 0;
+
+    if (getifaddrs(&ifs) < 0)
+        return 0;
+    for (i = ifs; i && !found; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != local->ss_family)
+            continue;
+        bool same = local->ss_family == AF_INET
+                        ? ((const struct sockaddr_in *)i->ifa_addr)->sin_addr.s_addr ==
+                              ((const struct sockaddr_in *)local)->sin_addr.s_addr
+                        : memcmp(&((const struct sockaddr_in6 *)i->ifa_addr)->sin6_addr,
+                                 &((const struct sockaddr_in6 *)local)->sin6_addr, 16) == 0;
+        if (same)
+            found = (int)if_nametoindex(i->ifa_name);
+    }
+    freeifaddrs(ifs);
+    return found;
+}
+
 static void tcp_connection_cb(uv_stream_t *server, int status)
 {
     struct tcp_listener *l = server->data;
@@ -581,6 +610,7 @@ static void tcp_connection_cb(uv_stream_t *server, int status)
     c->client.addrlen = (socklen_t)len;
     len = sizeof c->client.local;
     uv_tcp_getsockname(&c->h, (struct sockaddr *)&c->client.local, &len);
+    c->client.ifindex = local_ifindex(&c->client.local);
     c->client.tcp = c;
     uv_timer_start(&c->idle, conn_idle_cb, l->idle_ms, l->idle_ms);
     conn_process(c);

@@ -53,6 +53,25 @@ static size_t put_rr_at_qname(uint8_t *out, size_t off, size_t cap, uint16_t typ
     return off + 12 + rdlen;
 }
 
+/* The authority SOA of a made-up negative answer.  RFC 2308 section 5: a
+ * resolver caches NXDOMAIN and NODATA for min(SOA TTL, SOA MINIMUM), and
+ * without an SOA it should not cache them at all, so the policy's TTL
+ * reaches clients only through this record.  The owner is the question's
+ * name (a pointer to it); the zone is nobody's, so the names say so. */
+static size_t put_negative_soa(uint8_t *out, size_t off, size_t cap, uint32_t ttl)
+{
+    static const uint8_t names[] = "\11gatehouse\7invalid\0\12hostmaster\7invalid";
+    uint8_t rdata[sizeof names + 20];
+
+    memcpy(rdata, names, sizeof names);           /* MNAME, RNAME (the NUL closes RNAME) */
+    wire_put32(rdata + sizeof names, 1);          /* SERIAL */
+    wire_put32(rdata + sizeof names + 4, 3600);   /* REFRESH */
+    wire_put32(rdata + sizeof names + 8, 600);    /* RETRY */
+    wire_put32(rdata + sizeof names + 12, 86400); /* EXPIRE */
+    wire_put32(rdata + sizeof names + 16, ttl);   /* MINIMUM: the negative TTL */
+    return put_rr_at_qname(out, off, cap, TYPE_SOA, ttl, rdata, sizeof rdata);
+}
+
 size_t synth_block(const struct wire_query *q, const struct config_action *action, uint32_t ttl,
                    uint8_t *out, size_t cap)
 {
@@ -81,6 +100,11 @@ size_t synth_block(const struct wire_query *q, const struct config_action *actio
         if (off == 0)
             return 0;
         wire_put16(out + 6, 1);
+    } else {
+        off = put_negative_soa(out, off, cap, ttl);
+        if (off == 0)
+            return 0;
+        wire_put16(out + 8, 1);
     }
     return off;
 }

@@ -48,6 +48,12 @@ static void test_block_kinds(void)
     if (p) {
         CHECK_EQ(ldns_pkt_get_rcode(p), LDNS_RCODE_NXDOMAIN);
         CHECK_EQ(ldns_pkt_ancount(p), 0);
+        /* RFC 2308: the SOA carries the negative TTL */
+        CHECK_EQ(ldns_pkt_nscount(p), 1);
+        char *soa = ldns_rr2str(ldns_rr_list_rr(ldns_pkt_authority(p), 0));
+        CHECK_STR(soa, "bad.example.\t60\tIN\tSOA\tgatehouse.invalid. hostmaster.invalid. 1 "
+                       "3600 600 86400 60\n");
+        free(soa);
         ldns_pkt_free(p);
     }
     n = synth_block(&q, &nul, 60, out, sizeof out);
