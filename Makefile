@@ -71,6 +71,34 @@ $(BUILD)/tests/%: tests/helpers/%.c $(BUILD)/libgatehouse.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libgatehouse.a $(LDLIBS)
 
+# gatehouse-admin (tools/admin/): the admin web pages' daemon.  Its own
+# libraries (HTTP+TLS, JSON, password hashes) are linked only where needed:
+# the daemon, gatehousectl (users), test_admin and fuzz_admin_http.
+ADMIN_PKGS := libmicrohttpd jansson libsodium
+ADMIN_LIBS := $(shell pkg-config --libs $(ADMIN_PKGS) 2>/dev/null || echo -lmicrohttpd -ljansson -lsodium)
+ADMIN_SRC  := $(wildcard tools/admin/*.c)
+ADMIN_OBJ  := $(ADMIN_SRC:%.c=$(BUILD)/%.o)
+DEPFILES   += $(ADMIN_OBJ:.o=.d)
+ADMIN_WWW  := $(wildcard tools/admin/www/*)
+
+all: $(if $(ADMIN_SRC),$(BUILD)/gatehouse-admin)
+
+$(ADMIN_OBJ): ALL_CFLAGS += $(shell pkg-config --cflags $(ADMIN_PKGS) 2>/dev/null) \
+                            -DADMIN_WWW_DIR=\"$(PREFIX)/share/gatehouse/admin-www\"
+
+# The daily report's HTML comes from tools/ctl_logs.c, the same code as
+# `gatehousectl report`, so both always agree.
+$(BUILD)/gatehouse-admin: $(ADMIN_OBJ) $(BUILD)/tools/ctl_logs.o $(BUILD)/libgatehouse.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) $(ADMIN_LIBS)
+
+# gatehousectl users shares the accounts file code with the daemon.
+$(BUILD)/gatehousectl: $(BUILD)/tools/admin/users.o
+$(BUILD)/gatehousectl: LDLIBS += $(ADMIN_LIBS)
+$(BUILD)/tests/test_admin: tools/admin/http.c tools/admin/session.c tools/admin/users.c
+$(BUILD)/tests/test_admin: LDLIBS += $(ADMIN_LIBS)
+build-fuzz/fuzz_admin_http: tools/admin/http.c tools/admin/http.h
+build-fuzz/fuzz_admin_http: LDLIBS += $(ADMIN_LIBS)
+
 # libFuzzer targets: clang, with the library sources compiled in.
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iresolver -fsanitize=fuzzer,address,undefined \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
@@ -150,6 +178,13 @@ install: all
 	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	install -m 0644 docs/man/gatehoused.8 docs/man/gatehousectl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 docs/man/gatehouse.yaml.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0755 $(BUILD)/gatehouse-admin $(DESTDIR)$(SBINDIR)/gatehouse-admin
+	install -d $(DESTDIR)$(DATADIR)/admin-www
+	install -m 0644 $(ADMIN_WWW) $(DESTDIR)$(DATADIR)/admin-www/
+	install -m 0755 tools/admin/gatehouse-admin-cert $(DESTDIR)$(LIBEXECDIR)/gatehouse-admin-cert
+	sed -i 's|/usr/sbin/gatehouse-admin|$(SBINDIR)/gatehouse-admin|g' $(DESTDIR)$(SYSTEMD_UNITDIR)/gatehouse-admin.service
+	# a self-signed certificate for the admin pages, only when none is there
+	[ -n "$(DESTDIR)" ] || $(LIBEXECDIR)/gatehouse-admin-cert $(SYSCONFDIR)/gatehouse/admin.crt $(SYSCONFDIR)/gatehouse/admin.key
 	install -d $(DESTDIR)$(DOCDIR)
 	$(if $(DOCS),install -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/)
 

@@ -24,6 +24,8 @@
  * so its file in /usr/share/zoneinfo must exist and be a tz file.
  */
 #include "config.h"
+#include "geo.h"
+#include "trust.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -46,7 +48,7 @@
 #define CFG_MAX_STRING 4096        /* bytes in any string value */
 #define CFG_MAX_CATEGORIES 64      /* blocklists.categories entries */
 #define CFG_MAX_CATEGORY_NAME 32
-#define CFG_MAX_SETTINGS 64 /* rows in settings[]; checked below */
+#define CFG_MAX_SETTINGS 80 /* rows in settings[]; checked below */
 #define CFG_WHERE_MAX 160   /* a key path in a message, "a.b[12].c" */
 #define CFG_MAX_SCHEDULES 64
 #define CFG_MAX_POLICIES 64
@@ -953,6 +955,21 @@ static const struct elem E_NAME = {
 static const struct elem E_SOURCE = {
     sizeof(char *), source_elem_parse, str_elem_fmt, str_elem_equal, str_elem_free, true, 0};
 
+/* dnssec.trust-anchor-file: an absolute path (the daemon runs from /). */
+static const char *apath_elem_parse(const char *t, void *slot)
+{
+    if (!printable(t) || t[0] != '/')
+        return "expected an absolute path";
+    char *copy = strdup(t);
+    if (!copy)
+        return "out of memory";
+    *(char **)slot = copy;
+    return NULL;
+}
+
+static const struct elem E_APATH = {
+    sizeof(char *), apath_elem_parse, str_elem_fmt, str_elem_equal, str_elem_free, false, 16};
+
 static void elems_free(const struct elem *e, void **arr, size_t *n)
 {
     if (e->free && *arr)
@@ -1098,6 +1115,7 @@ LIST_TYPE(T_METRICS, E_METRICS, false);
 LIST_TYPE(T_ADDRS, E_ADDR, true);
 LIST_TYPE(T_NETS, E_NET, false);
 LIST_TYPE(T_NAMES, E_NAME, false);
+LIST_TYPE(T_APATHS, E_APATH, true);
 
 /* ------------------------------------------------------------------------ */
 /* Mappings shared by forward zones and categories                          */
@@ -1440,7 +1458,7 @@ static const struct cfg_type T_CATEGORIES = {
 /* ------------------------------------------------------------------------ */
 /* Mappings with a fixed set of keys                                        */
 
-#define CFG_MAX_KEYS 8
+#define CFG_MAX_KEYS 12
 
 /* The value of each known key of one mapping, NULL when absent.  Unknown and
  * repeated keys are errors. */
@@ -1906,6 +1924,81 @@ static bool dnames_equal(const struct config_name *a, size_t na, const struct co
 }
 
 /* ------------------------------------------------------------------------ */
+/* Geo rules: block-asn, block-countries (geo.h)                            */
+
+/* "9009", "AS9009", or the name of a list in geo.asn-lists (resolved once
+ * the whole file is read: see geo_resolve). */
+static const char *asn_elem_parse(const char *t, void *slot)
+{
+    struct config_asn *a = slot;
+    if (geo_parse_asn(t, &a->asn) == 0)
+        return NULL;
+    if (isdigit((unsigned char)t[0]) || ((t[0] == 'A' || t[0] == 'a') && isdigit((unsigned char)t[2])))
+        return "expected an AS number from 1 to 4294967295 (not 23456), e.g. 9009 or AS9009";
+    if (!category_name_ok(t))
+        return "expected an AS number (e.g. AS9009) or the name of a list in geo.asn-lists";
+    if (!(a->list = strdup(t)))
+        return "out of memory";
+    return NULL;
+}
+
+static void asn_elem_fmt(char *buf, size_t len, const void *slot)
+{
+    const struct config_asn *a = slot;
+    if (a->list)
+        snprintf(buf, len, "%s", a->list);
+    else
+        snprintf(buf, len, "AS%u", a->asn);
+}
+
+static bool asn_elem_equal(const void *x, const void *y)
+{
+    const struct config_asn *a = x, *b = y;
+    return a->asn == b->asn && str_eq(a->list, b->list);
+}
+
+static void asn_elem_free(void *slot)
+{
+    free(((struct config_asn *)slot)->list);
+}
+
+/* ISO 3166-1 alpha-2 as the databases write it: two upper-case letters. */
+static const char *country_elem_parse(const char *t, void *slot)
+{
+    char *cc = slot;
+    if (strlen(t) != 2 || !isupper((unsigned char)t[0]) || !isupper((unsigned char)t[1]))
+        return "expected an ISO 3166-1 country code of two upper-case letters, e.g. RU";
+    memcpy(cc, t, 3);
+    return NULL;
+}
+
+static void country_elem_fmt(char *buf, size_t len, const void *slot)
+{
+    snprintf(buf, len, "%s", (const char *)slot);
+}
+
+static bool country_elem_equal(const void *a, const void *b)
+{
+    return memcmp(a, b, 3) == 0;
+}
+
+static const struct elem E_ASN = {sizeof(struct config_asn), asn_elem_parse, asn_elem_fmt,
+                                  asn_elem_equal, asn_elem_free, false, 0};
+static const struct elem E_COUNTRY = {
+    3, country_elem_parse, country_elem_fmt, country_elem_equal, NULL, false, 0};
+
+static int asns_parse(struct ctx *c, const char *path, yaml_node_t *n, struct config_policy *p)
+{
+    int rc = elems_parse(c, path, n, &E_ASN, false, (void **)&p->block_asn, &p->nblock_asn);
+    for (size_t i = 0; !rc && i < p->nblock_asn; i++) {
+        yaml_mark_t m = item_mark(c, n, i);
+        p->block_asn[i].line = (unsigned)m.line;
+        p->block_asn[i].col = (unsigned)m.column;
+    }
+    return rc;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Categories named by policies                                             */
 
 /* Categories the daemon fills itself, which need no blocklists entry. */
@@ -2348,6 +2441,10 @@ static void policy_free_one(struct config_policy *p)
     for (size_t i = 0; p->category_actions && i < p->ncategory_actions; i++)
         free(p->category_actions[i].category);
     free(p->category_actions);
+    elems_free(&E_ASN, (void **)&p->block_asn, &p->nblock_asn);
+    free(p->asns);
+    elems_free(&E_COUNTRY, (void **)&p->block_countries, &p->nblock_countries);
+    elems_free(&E_NET, (void **)&p->block_networks, &p->nblock_networks);
     memset(p, 0, sizeof(*p));
 }
 
@@ -2360,9 +2457,22 @@ static void policy_free_arr(struct config_policy **arr, size_t *n)
     *n = 0;
 }
 
-enum { PK_BLOCK, PK_ALLOW, PK_DENY, PK_SAFE, PK_RULES, PK_ACTION, PK_DEFAULT, PK_BYPASS };
+enum {
+    PK_BLOCK,
+    PK_ALLOW,
+    PK_DENY,
+    PK_SAFE,
+    PK_RULES,
+    PK_ACTION,
+    PK_DEFAULT,
+    PK_BYPASS,
+    PK_BLOCK_ASN,
+    PK_BLOCK_COUNTRIES,
+    PK_BLOCK_NETWORKS,
+};
 static const char *const policy_keys[] = {"block",     "allow",  "deny",    "safe-search",
                                           "schedules", "action", "default", "bypass-protection",
+                                          "block-asn", "block-countries", "block-networks",
                                           NULL};
 
 static int policy_pair(struct ctx *c, void *arg, yaml_node_t *k, yaml_node_t *v)
@@ -2418,6 +2528,16 @@ static int policy_pair(struct ctx *c, void *arg, yaml_node_t *k, yaml_node_t *v)
     if (kv.val[PK_BYPASS] &&
         (rc = bool_value(c, SUB("bypass-protection"), kv.val[PK_BYPASS], &p->bypass_protection)))
         return rc;
+    if (kv.val[PK_BLOCK_ASN] && (rc = asns_parse(c, SUB("block-asn"), kv.val[PK_BLOCK_ASN], p)))
+        return rc;
+    if (kv.val[PK_BLOCK_COUNTRIES] &&
+        (rc = elems_parse(c, SUB("block-countries"), kv.val[PK_BLOCK_COUNTRIES], &E_COUNTRY, false,
+                          (void **)&p->block_countries, &p->nblock_countries)))
+        return rc;
+    if (kv.val[PK_BLOCK_NETWORKS] &&
+        (rc = elems_parse(c, SUB("block-networks"), kv.val[PK_BLOCK_NETWORKS], &E_NET, false,
+                          (void **)&p->block_networks, &p->nblock_networks)))
+        return rc;
 #undef SUB
     return 0;
 }
@@ -2466,6 +2586,12 @@ static void policy_print_one(FILE *f, const struct config_policy *p)
     }
     fprintf(f, "    default: %s\n", p->default_block ? "block" : "allow");
     fprintf(f, "    bypass-protection: %s\n", p->bypass_protection ? "true" : "false");
+    fprintf(f, "    block-asn:");
+    elems_print(f, &E_ASN, p->block_asn, p->nblock_asn, "      ");
+    fprintf(f, "    block-countries:");
+    elems_print(f, &E_COUNTRY, p->block_countries, p->nblock_countries, "      ");
+    fprintf(f, "    block-networks:");
+    elems_print(f, &E_NET, p->block_networks, p->nblock_networks, "      ");
 }
 
 static void policy_print(FILE *f, const struct config *cfg, const struct setting *s)
@@ -2488,7 +2614,14 @@ static bool policy_equal_one(const struct config_policy *x, const struct config_
         !dnames_equal(x->deny, x->ndeny, y->deny, y->ndeny) || x->safe_search != y->safe_search ||
         x->nrules != y->nrules || !action_equal(&x->action, &y->action) ||
         x->ncategory_actions != y->ncategory_actions || x->block_ttl != y->block_ttl ||
-        x->default_block != y->default_block || x->bypass_protection != y->bypass_protection)
+        x->default_block != y->default_block || x->bypass_protection != y->bypass_protection ||
+        !elems_equal(&E_ASN, x->block_asn, x->nblock_asn, y->block_asn, y->nblock_asn) ||
+        x->nasns != y->nasns ||
+        (x->nasns && memcmp(x->asns, y->asns, x->nasns * sizeof(*x->asns))) ||
+        !elems_equal(&E_COUNTRY, x->block_countries, x->nblock_countries, y->block_countries,
+                     y->nblock_countries) ||
+        !elems_equal(&E_NET, x->block_networks, x->nblock_networks, y->block_networks,
+                     y->nblock_networks))
         return false;
     for (size_t i = 0; i < x->nrules; i++) {
         const struct config_rule *r = &x->rules[i], *q = &y->rules[i];
@@ -2714,6 +2847,29 @@ static const struct cfg_type T_SECS_LOGRET = {.parse = num_parse,
 /* grants.unauthorised-allow: names as in allow lists ("x.org", "*.x.org"). */
 LIST_TYPE(T_DNAMES, E_DNAME, false);
 
+/* dnssec.negative-trust-anchors: domain names (RFC 7646), each covering
+ * itself and everything below; no "*." and not the root (that would be
+ * dnssec.enabled: false). */
+static const char *nta_elem_parse(const char *t, void *slot)
+{
+    struct config_name *n = slot;
+    if (!strncmp(t, "*.", 2) || !strcmp(t, ".") || name_to_wire(t, n->wire, &n->len))
+        return "expected a domain name (it covers every name below it)";
+    n->subtree = true;
+    if (!(n->text = strdup(t)))
+        return "out of memory";
+    return NULL;
+}
+
+static const struct elem E_NTA = {sizeof(struct config_name),
+                                  nta_elem_parse,
+                                  dname_elem_fmt,
+                                  dname_elem_same,
+                                  dname_elem_free,
+                                  false,
+                                  0};
+LIST_TYPE(T_NTAS, E_NTA, true);
+
 /* grants.block-address: the block page, "192.0.2.80", "2001:db8::80" or
  * both separated by a space (as a policy action), or a list of one or two.
  * No keywords: leaving it unset is how to say NXDOMAIN. */
@@ -2937,8 +3093,7 @@ static const struct setting settings[] = {
     {"grants.admin-group", &T_STRING, F(grants_admin_group), 0, 0, D("gatehouse-admin"), true,
      "unix group whose members may grant and revoke"},
     {"grants.unauthorised-allow", &T_DNAMES,
-     L(grants_unauthorised_allow, ngrants_unauthorised_allow), 0, 0,
-     NONE, true,
+     L(grants_unauthorised_allow, ngrants_unauthorised_allow), 0, 0, NONE, true,
      "names an ungranted guest may resolve, e.g. the school's site (x.org, or *.x.org)"},
     {"grants.block-address", &T_BLOCKADDR, F(grants_block), 0, 0, NONE, true,
      "block page address(es) for ungranted guests; unset = NXDOMAIN"},
@@ -2947,6 +3102,33 @@ static const struct setting settings[] = {
      "the DHCP server's leases file, to grant by MAC address; unset = none"},
     {"dhcp.format", &T_DHCP_FORMAT, F(dhcp_format), 0, 0, D("isc"), true,
      "format of dhcp.leases: isc, kea or dnsmasq"},
+
+    /* gatehouse-admin (tools/admin/): read here so one file configures both.
+     * gatehoused ignores them, so a reload may change any of them. */
+    {"admin.listen", &T_METRICS, L(admin_listen, nadmin_listen), 0, 0, NONE, true,
+     "ADDR@PORT list where gatehouse-admin serves HTTPS; none = it does not start"},
+    {"admin.certificate", &T_PATH, F(admin_certificate), 0, 0, D("/etc/gatehouse/admin.crt"), true,
+     "PEM certificate (chain) for the admin web pages"},
+    {"admin.key", &T_PATH, F(admin_key), 0, 0, D("/etc/gatehouse/admin.key"), true,
+     "PEM private key of admin.certificate (readable by the gatehouse-admin user only)"},
+    {"admin.users", &T_PATH, F(admin_users), 0, 0, D("{state-dir}/admin-users"), true,
+     "accounts of the admin web pages (gatehousectl users); default STATE_DIR/admin-users"},
+
+    {"dnssec.enabled", &T_BOOL, F(dnssec_enabled), 0, 0, D("false"), true,
+     "validate answers with DNSSEC (RFC 4033-4035); bogus ones become SERVFAIL"},
+    {"dnssec.trust-anchor-file", &T_APATHS, L(dnssec_anchor_files, ndnssec_anchor_files), 0, 0,
+     NONE, true, "files of DS or DNSKEY records; unset = the built-in IANA root anchors"},
+    {"dnssec.negative-trust-anchors", &T_NTAS, L(dnssec_nta, ndnssec_nta), 0, 0, NONE, true,
+     "domains (and everything below) not validated (RFC 7646)"},
+
+    {"geo.asn-database", &T_PATH, F(geo_asn_db), 0, 0, NONE, true,
+     "MaxMind or DB-IP ASN .mmdb for policies' block-asn; unset = none"},
+    {"geo.country-database", &T_PATH, F(geo_country_db), 0, 0, NONE, true,
+     "MaxMind or DB-IP country .mmdb for policies' block-countries; unset = none"},
+    {"geo.required", &T_BOOL, F(geo_required), 0, 0, D("false"), true,
+     "a missing or corrupt database stops start-up (false: a warning, that check off)"},
+    {"geo.asn-lists", &T_PATH, F(geo_asn_lists), 0, 0, NONE, true,
+     "named ASN lists for block-asn (blocklists/vpn_networks.yaml); unset = numbers only"},
 
     /* Top level, parsed after the sections in this order: policies name
      * schedules and categories, segments name policies. */
@@ -3066,6 +3248,83 @@ static yaml_mark_t cross_mark(struct ctx *c, const char *p1, const char *p2)
     return c->seen[i1] ? c->mark[i1] : none;
 }
 
+/* block-asn entries that name a list (geo.asn-lists) become AS numbers
+ * here, once every setting is in: a misspelt list is an error at its own
+ * line and column, not a rule that silently matches nothing. */
+static int asn_cmp(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int geo_resolve(struct ctx *c)
+{
+    struct config *cfg = c->cfg;
+    struct geo_lists *lists = NULL;
+    char got[48], names[256], lerr[256];
+    int rc = 0;
+
+    for (size_t i = 0; !rc && i < cfg->npolicies; i++) {
+        struct config_policy *p = &cfg->policies[i];
+        size_t total = 0, n = 0;
+        for (size_t j = 0; !rc && j < p->nblock_asn; j++) {
+            struct config_asn *a = &p->block_asn[j];
+            yaml_mark_t m = {0, a->line, a->col};
+            if (!a->list) {
+                total++;
+                continue;
+            }
+            if (!cfg->geo_asn_lists)
+                return ctx_error(c, m,
+                                 "policies.%s.block-asn[%zu]: '%s' names a list, but "
+                                 "geo.asn-lists is not set",
+                                 p->name, j, shown(a->list, got, sizeof(got)));
+            if (!lists && (rc = geo_lists_load(cfg->geo_asn_lists, &lists, lerr, sizeof(lerr))))
+                return ctx_error(c, cross_mark(c, "geo.asn-lists", "geo.asn-lists"),
+                                 "geo.asn-lists: %s", lerr);
+            if (!geo_lists_find(lists, a->list, &n))
+                rc = ctx_error(c, m, "policies.%s.block-asn[%zu]: no list '%s' in %s (lists: %s)",
+                               p->name, j, shown(a->list, got, sizeof(got)), cfg->geo_asn_lists,
+                               geo_lists_names(lists, names, sizeof(names)));
+            total += n;
+        }
+        if (rc || total == 0)
+            continue;
+        if (!(p->asns = calloc(total, sizeof(*p->asns)))) {
+            rc = -ENOMEM;
+            break;
+        }
+        for (size_t j = 0; j < p->nblock_asn; j++) {
+            const uint32_t *v = p->block_asn[j].list ? geo_lists_find(lists, p->block_asn[j].list, &n)
+                                                     : &p->block_asn[j].asn;
+            if (!p->block_asn[j].list)
+                n = 1;
+            for (size_t k = 0; v && k < n; k++)
+                p->asns[p->nasns++] = v[k];
+        }
+        /* Sorted and unique: the worker's check is a binary search. */
+        qsort(p->asns, p->nasns, sizeof(*p->asns), asn_cmp);
+        size_t w = 0;
+        for (size_t a = 0; a < p->nasns; a++)
+            if (w == 0 || p->asns[w - 1] != p->asns[a])
+                p->asns[w++] = p->asns[a];
+        p->nasns = w;
+    }
+    geo_lists_free(lists);
+    return rc;
+}
+
+/* dnssec: the anchors are read with the rest of the file, so a bad anchor
+ * file stops start-up (or keeps the old config on reload) with its name
+ * and line.  Only when validation is on. */
+static int dnssec_load(struct config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->dnssec_enabled)
+        return 0;
+    return trust_load(cfg->dnssec_anchor_files, cfg->ndnssec_anchor_files, cfg->dnssec_nta,
+                      cfg->ndnssec_nta, &cfg->dnssec_anchors, err, errlen);
+}
+
 /* Rules between settings, checked once all values (and defaults) are in. */
 static int check_cross(struct ctx *c)
 {
@@ -3178,6 +3437,10 @@ static int load_document(struct ctx *c, yaml_parser_t *p, const char *text, size
         return rc;
     if ((rc = check_cross(c)))
         return rc;
+    if ((rc = dnssec_load(c->cfg, c->err, c->errlen)))
+        return rc;
+    if ((rc = geo_resolve(c)))
+        return rc;
     /* With segments, they alone decide who is served: leave nothing in
      * client-networks that a reader could take for a second access list. */
     if (c->cfg->nsegments)
@@ -3275,7 +3538,8 @@ struct config *config_default(void)
     struct config *cfg = calloc(1, sizeof(*cfg));
     if (!cfg)
         return NULL;
-    if (!(cfg->path = strdup("(built-in)")) || apply_defaults(cfg, NULL)) {
+    if (!(cfg->path = strdup("(built-in)")) || apply_defaults(cfg, NULL) ||
+        dnssec_load(cfg, NULL, 0)) {
         config_free(cfg);
         return NULL;
     }
@@ -3288,6 +3552,7 @@ void config_free(struct config *cfg)
         return;
     for (size_t i = 0; i < ARRAY_LEN(settings); i++)
         settings[i].type->free(cfg, &settings[i]);
+    trust_free(cfg->dnssec_anchors);
     free(cfg->path);
     free(cfg);
 }

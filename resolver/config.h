@@ -139,6 +139,14 @@ struct config_name {
     unsigned line; /* in the config file, for explanations */
 };
 
+/* policies.NAME.block-asn entry: an AS number, or the name of a list in
+ * geo.asn-lists (then asn is 0).  line/col locate it for later messages. */
+struct config_asn {
+    uint32_t asn;
+    char *list;
+    unsigned line, col; /* 0-based, as libyaml marks */
+};
+
 struct config_policy {
     char *name;
     char **block; /* categories always blocked */
@@ -156,6 +164,16 @@ struct config_policy {
     uint32_t block_ttl;     /* TTL of synthesized block answers, default 60 */
     bool default_block;     /* "default: block": only the allow list passes */
     bool bypass_protection; /* DoH canary, Private Relay, DDR: default true */
+    /* geo rules (geo.h): an answer whose address is in one of these networks
+     * is blocked like a blocked name. */
+    struct config_asn *block_asn; /* block-asn, as written */
+    size_t nblock_asn;
+    uint32_t *asns; /* block-asn with the lists expanded: sorted, unique */
+    size_t nasns;
+    char (*block_countries)[3]; /* block-countries: ISO 3166-1 alpha-2, upper case */
+    size_t nblock_countries;
+    struct config_net *block_networks; /* block-networks */
+    size_t nblock_networks;
 };
 
 /* segments entry.  A query matches when every kind of criterion given
@@ -172,6 +190,8 @@ struct config_segment {
     char *policy;        /* a name in policies */
     bool grant_required; /* guest-access: grant-required */
 };
+
+struct trust_anchors;
 
 struct config {
     char *path; /* file it came from; "(built-in)" for the default */
@@ -253,6 +273,27 @@ struct config {
     /* dhcp (leases.h) */
     char *dhcp_leases;                   /* dhcp.leases: the server's leases file; NULL = none */
     enum config_dhcp_format dhcp_format; /* dhcp.format, default isc */
+
+    /* admin: the web pages' daemon, gatehouse-admin (tools/admin/) */
+    struct config_sockaddr *admin_listen; /* admin.listen: HTTPS ADDR@PORT list; none by default */
+    size_t nadmin_listen;
+    char *admin_certificate; /* admin.certificate: PEM, default /etc/gatehouse/admin.crt */
+    char *admin_key;         /* admin.key: PEM, default /etc/gatehouse/admin.key */
+    char *admin_users;       /* admin.users: the accounts file, default STATE_DIR/admin-users */
+
+    /* dnssec (validator.h, trust.h) */
+    bool dnssec_enabled;        /* dnssec.enabled */
+    char **dnssec_anchor_files; /* dnssec.trust-anchor-file: DS/DNSKEY files */
+    size_t ndnssec_anchor_files;
+    struct config_name *dnssec_nta; /* dnssec.negative-trust-anchors (subtrees) */
+    size_t ndnssec_nta;
+    struct trust_anchors *dnssec_anchors; /* built at load when enabled (owned; trust.h) */
+
+    /* geo (geo.h): network owner and country of answer addresses */
+    char *geo_asn_db;     /* geo.asn-database: .mmdb with autonomous_system_*; NULL = none */
+    char *geo_country_db; /* geo.country-database: .mmdb with country.iso_code; NULL = none */
+    bool geo_required;    /* geo.required: a missing or corrupt file stops start-up */
+    char *geo_asn_lists;  /* geo.asn-lists: named ASN lists (vpn_networks.yaml); NULL = none */
 
     /* policy */
     char *timezone; /* the school's time zone for schedules, default Europe/London */

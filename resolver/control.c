@@ -427,6 +427,8 @@ static void status_json(const struct daemon_status *st, struct out *o)
     J(index_names);
     J(grants_live);
 #undef J
+    out_printf(o, ",\"geo\":");
+    out_json_str(o, st->geo[0] ? st->geo : "off");
     out_printf(o, "}\n");
 }
 
@@ -478,6 +480,7 @@ static void status_text(const struct daemon_status *st, struct out *o)
         out_printf(o, "blocklist index: %" PRIu64 " names, build time unknown\n", st->index_names);
     }
     out_printf(o, "grants: %" PRIu64 " live\n", st->grants_live);
+    out_printf(o, "geo: %s\n", st->geo[0] ? st->geo : "off");
 }
 
 int control_format_status(const struct daemon_status *st, bool json, char *out, size_t cap)

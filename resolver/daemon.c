@@ -81,6 +81,7 @@ void daemon_env_unref(struct daemon_env *e)
 {
     if (e && atomic_fetch_sub_explicit(&e->refs, 1, memory_order_acq_rel) == 1) {
         policy_set_free(e->policies); /* borrows from cfg: free it first */
+        geo_ruleset_free(e->geo_rules);
         daemon_index_unref(e->index);
         config_free(e->cfg);
         hints_free(e->hints);

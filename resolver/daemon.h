@@ -21,6 +21,7 @@
 
 #include "blocklist.h"
 #include "cache.h"
+#include "geo.h"
 #include "grants.h"
 #include "config.h"
 #include "hints.h"
@@ -42,11 +43,12 @@ struct daemon_index {
 struct daemon_env {
     atomic_int refs;
     unsigned generation;
-    struct config *cfg;          /* owned */
-    struct hints *hints;         /* owned */
-    struct daemon_index *index;  /* a reference, or NULL: no index (no categories) */
-    struct policy_set *policies; /* owned; NULL when no segments are configured */
-    struct iter_env iter;        /* points at cfg, hints and the daemon's caches */
+    struct config *cfg;            /* owned */
+    struct hints *hints;           /* owned */
+    struct daemon_index *index;    /* a reference, or NULL: no index (no categories) */
+    struct policy_set *policies;   /* owned; NULL when no segments are configured */
+    struct geo_ruleset *geo_rules; /* owned; per-policy network rules, NULL-safe */
+    struct iter_env iter;          /* points at cfg, hints and the daemon's caches */
 };
 
 struct worker;
@@ -60,6 +62,7 @@ struct daemon {
     unsigned nworkers;
     struct qlog_store *qlog;     /* the query log, or NULL when log.enabled is off or it failed */
     struct grants_store *grants; /* guest access and dispensations, or NULL when unavailable */
+    struct geo *geo;             /* ASN and country databases (main owns), or NULL */
     time_t started;
 };
 
@@ -91,6 +94,8 @@ struct daemon_status {
     uint64_t index_names;
     /* grants (guest access and dispensations) in force */
     uint64_t grants_live;
+    /* geo databases, as geo_status() describes them */
+    char geo[512];
 };
 
 /* Takes ownership of cfg, hints and policies, and the caller's reference to

@@ -44,6 +44,7 @@ struct main_state {
     struct control *control;   /* NULL when neither socket nor metrics are configured */
     uv_timer_t status_timer;   /* systemd STATUS= */
     uv_timer_t watchdog_timer; /* systemd WATCHDOG=1, when WatchdogSec= is set */
+    uv_timer_t house_timer;    /* once a second: replaced geo databases */
     bool watchdog_on;
     bool last_reload_failed;
     /* per worker: the last heartbeat seen and when it last moved (uv_now) */
@@ -127,9 +128,19 @@ static struct daemon_env *make_env(struct main_state *m, struct config *cfg,
                     cfg->blocklist_index);
     if (cfg->nsegments && policy_set_build(cfg, index_category_id, ix, &ps, err, errlen) < 0)
         goto fail;
+    struct geo_ruleset *rules = NULL;
+    if (geo_ruleset_build(cfg, &rules) < 0) {
+        snprintf(err, errlen, "out of memory building the network rules");
+        policy_set_free(ps);
+        goto fail;
+    }
     struct daemon_env *e = daemon_env_new(&m->d, cfg, h, ix, ps, ++m->generation);
-    if (!e)
+    if (!e) {
+        geo_ruleset_free(rules);
         snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    e->geo_rules = rules;
     return e;
 fail:
     daemon_index_unref(ix);
@@ -227,6 +238,15 @@ static int reload(struct main_state *m, char *msg, size_t cap)
         snprintf(msg, cap, "reload refused, still running the previous configuration: %s", err);
         goto fail;
     }
+    /* The network databases follow the new config, or the reload fails and
+     * everything stays as it was. */
+    if (m->d.geo && geo_configure(m->d.geo, cfg, err, sizeof err) < 0) {
+        daemon_env_unref(cur);
+        config_free(cfg);
+        rc = -EINVAL;
+        snprintf(msg, cap, "reload failed, still running the previous configuration: %s", err);
+        goto fail;
+    }
     struct cache_limits limits = cache_limits_of(cfg);
     int verbosity = effective_verbosity(m, cfg);
     struct daemon_env *e = make_env(m, cfg, cur->index, err, sizeof err);
@@ -269,6 +289,7 @@ static void stop_main_handles(struct main_state *m)
     uv_close((uv_handle_t *)&m->sigint, NULL);
     uv_close((uv_handle_t *)&m->status_timer, NULL);
     uv_close((uv_handle_t *)&m->watchdog_timer, NULL);
+    uv_close((uv_handle_t *)&m->house_timer, NULL);
     control_close(m->control);
     m->control = NULL;
 }
@@ -356,6 +377,8 @@ static void daemon_status_get(struct main_state *m, struct daemon_status *st)
         st->grants_live = grant_set_live(gs, (time_t)st->now);
         grant_set_free(gs);
     }
+    if (d->geo)
+        geo_status(d->geo, st->geo, sizeof st->geo);
 }
 
 static void op_status(void *arg, struct daemon_status *out)
@@ -372,6 +395,20 @@ static size_t op_flush(void *arg, const uint8_t *name, size_t len, bool subtree)
 {
     struct main_state *m = arg;
     return cache_flush(m->d.cache, name, len, subtree);
+}
+
+/* A geo database replaced on disk (a weekly download) is reopened without a
+ * reload; a bad replacement is reported and the old file kept. */
+static void house_timer_cb(uv_timer_t *t)
+{
+    struct main_state *m = t->data;
+    char err[512], buf[512];
+    int g = geo_maybe_reopen(m->d.geo, err, sizeof err);
+
+    if (g > 0)
+        log_notice("geo: reopened: %s", geo_status(m->d.geo, buf, sizeof buf));
+    else if (g < 0)
+        log_warning("geo: %s (still using the old file)", err);
 }
 
 /* ---- systemd: STATUS= and the watchdog ---- */
@@ -650,6 +687,13 @@ int main(int argc, char **argv)
     m.d.qlog = open_query_log(cfg);
     log_name_tables(m.d.qlog, m.d.env);
     m.d.grants = open_grants(cfg);
+    err[0] = '\0';
+    if (geo_open(cfg, &m.d.geo, err, sizeof err) < 0) {
+        log_error("%s", err); /* geo.required: a missing database stops start-up */
+        return 1;
+    }
+    if (err[0])
+        log_warning("geo: %s", err);
 
     int exit_code = 0;
     int rc = start_workers(&m, cfg, err, sizeof err);
@@ -673,7 +717,10 @@ int main(int argc, char **argv)
         uv_signal_start(&m.sigint, signal_cb, SIGINT);
         uv_timer_init(loop, &m.status_timer);
         uv_timer_init(loop, &m.watchdog_timer);
-        m.status_timer.data = m.watchdog_timer.data = &m;
+        uv_timer_init(loop, &m.house_timer);
+        m.status_timer.data = m.watchdog_timer.data = m.house_timer.data = &m;
+        if (m.d.geo)
+            uv_timer_start(&m.house_timer, house_timer_cb, 1000, 1000);
 
         /* After the privilege drop, so the socket is the daemon's user's
          * and group's; before READY=1, so gatehousectl works once systemd
@@ -709,6 +756,7 @@ int main(int argc, char **argv)
     free(m.hb_moved_ms);
     qlog_close(m.d.qlog); /* drains the rings and commits */
     grants_close(m.d.grants);
+    geo_close(m.d.geo);
     daemon_env_unref(m.d.env);
     cache_free(m.d.cache);
     infra_free(m.d.infra);

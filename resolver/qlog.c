@@ -10,23 +10,49 @@
  * Key space: one LMDB environment in a directory, named databases.  All
  * integers in keys are big-endian so keys sort by number; TIME is u64
  * microseconds since the epoch, SEQ a u32 the writer assigns so two records
- * of the same microsecond have distinct keys.
+ * of the same microsecond have distinct keys; TS is TIME SEQ (12 bytes), the
+ * key of a record in "log".
  *
- *   log         TIME SEQ                            -> record value (below)
- *   by_client   ADDR16 TIME SEQ                     -> ""
- *   by_name     RNAME TIME SEQ                      -> ""
+ *   log         TS                       -> record value (below)
+ *   recent      N(u64)                   -> TS
+ *                 records committed by the writer thread but not yet in an
+ *                 index segment (at most QLOG_SEG_RECORDS); emptied when the
+ *                 segment is written, replayed into one at the next start
+ *   segments    SEG(u32)                 -> MIN_TIME(u64) MAX_TIME(u64) COUNT(u32)
+ *   by_client   SEG ADDR16               -> TS, TS, ...   (MDB_DUPSORT|MDB_DUPFIXED)
+ *   by_name     SEG RNAME                -> TS, TS, ...   (MDB_DUPSORT|MDB_DUPFIXED)
  *                 RNAME: the labels of the query name in reverse order, each
  *                 as LEN BYTES, then a 0: "www.example.com" is
  *                 \3com\7example\3www\0, so "*.example.com" is the range
  *                 starting \3com\7example (label lengths keep it unambiguous)
- *   by_verdict  VERDICT(u8) CATEGORY(u16) TIME SEQ  -> ""
+ *   by_verdict  VERDICT(u8) CATEGORY(u16) TS -> ""
  *                 only records that are not plain answers, or carry a
  *                 category: most queries are answered and need no entry
- *   audit       TIME SEQ      -> u8 1, WHO \0 ACTION \0 DETAIL \0 (never erased)
+ *   audit       TS            -> u8 1, WHO \0 ACTION \0 DETAIL \0 (never erased)
  *   meta        "version"     -> u32 QLOG_STORE_VERSION (checked at open)
  *               "s" ID(u8)    -> segment name
  *               "c" ID(u16)   -> category name
  *               "purged_until"-> u64 TIME: unflagged records before it are gone
+ *               "deletions"   -> u64, counts transactions that deleted records
+ *                                (purge, erase): the writer checks its
+ *                                pending entries against the log only when
+ *                                it moved since its last segment
+ *
+ * Why segments: a client or a name index keyed ADDR16 TS or RNAME TS takes
+ * each record at a random point of a big B-tree, so every commit dirtied
+ * (copied, wrote and synced) about one page per record per index: the
+ * writer managed ~35k records/s.  Instead the writer keeps the client and
+ * name entries of the records it commits in memory (and their keys in
+ * "recent", so a reader or a restart finds them), and every QLOG_SEG_AGE_MS
+ * or QLOG_SEG_RECORDS writes them sorted, with MDB_APPEND, under a new
+ * segment number: pages are written once, full, and never touched again
+ * until the purge.  A search walks the segments that overlap its time range
+ * newest first (about 1,440 a day: one seek each) plus "recent".  The log
+ * itself is keyed by time, so a sorted batch is an append too.  SEG numbers
+ * are taken inside the write transaction (the last one plus one), so
+ * another process writing with qlog_write cannot collide with the daemon.
+ * Segments may overlap in time (a slow query is logged late): searches
+ * merge by time, deletions try every segment whose range holds the record.
  *
  * Record value, format 1: an 18-byte header (struct qlog_disk), then the
  * client (4 or 16 bytes), the grant id (8 bytes, only if QLOG_D_GRANT), the
@@ -38,11 +64,18 @@
  * file, joined at review time; the record itself does not change.
  *
  * Durability: the environment is opened with MDB_NOMETASYNC.  A commit
- * writes and fdatasyncs its data pages; the meta page reaches the disk with
- * the next commit.  A kill -9 loses only what was still in the rings (at most
- * QLOG_COMMIT_MS plus one batch) and never corrupts: the OS keeps every
- * page written.  A power cut can in addition undo the last committed batch,
- * never corrupt (MDB_NOSYNC could, which is why it is not used).
+ * writes and fdatasyncs its data pages, then writes the meta page without a
+ * sync; the next commit's data sync carries it to the disk.  A kill -9 loses
+ * only what was still in the rings or the open batch (at most QLOG_COMMIT_MS
+ * of records) and never corrupts: every page written is in the page cache.
+ * A power cut can in addition undo the last committed batch, never corrupt.
+ * MDB_NOSYNC with an mdb_env_sync() every second was considered and
+ * rejected: without the data sync before the meta write, a later commit may
+ * reuse pages the last synced meta still points to, and a power cut can
+ * then leave a meta page naming pages that were overwritten (LMDB's own
+ * warning for MDB_NOSYNC: "a system crash can corrupt the database").  The
+ * cost we keep is one fdatasync per commit, and commits are few: every
+ * QLOG_COMMIT_MS or QLOG_BATCH_MAX records.
  */
 #include <assert.h>
 #include <ctype.h>
@@ -61,15 +94,21 @@
 #include "log.h"
 #include "qlog.h"
 
-#define QLOG_STORE_VERSION 1u
+#define QLOG_STORE_VERSION 2u /* 2: index segments (1 had one client/name B-tree) */
 #define QLOG_RECORD_FORMAT 1u
 #define QLOG_MAX_RINGS 256
 #define QLOG_KEY_TS 12                     /* TIME SEQ */
 #define QLOG_RNAME_MAX (QLOG_NAME_MAX + 1) /* reversed labels + 0 */
+#define QLOG_SEG_KEY 4                     /* SEG */
+#define QLOG_SEG_VALUE 20                  /* MIN_TIME MAX_TIME COUNT */
+#define QLOG_SEG_RECORDS 32768             /* index entries held in memory at most */
+#define QLOG_SEG_ARENA (4u << 20)          /* bytes of reversed names held at most */
+#define QLOG_SEG_AGE_MS 60000              /* a segment is written at least this often */
 #define QLOG_PURGE_DELETES 2048            /* per write transaction */
 #define QLOG_PURGE_SCAN 32768              /* keys looked at per transaction */
 #define QLOG_ERASE_BATCH 1024              /* per write transaction */
-#define QLOG_COLLECT_MAX (1u << 20)        /* unordered index hits sorted in memory */
+#define QLOG_COLLECT_MAX (1u << 21)        /* index hits held for the merge at most */
+#define QLOG_SEGS_MAX (1u << 22)           /* segments a query looks at (8 years of minutes) */
 #define QLOG_RETRY_STOPPED_S 60            /* try again after a full map */
 #define QLOG_NAME_TABLE_MAX 63
 
@@ -108,12 +147,41 @@ struct qlog_ring {
     struct qlog_record *slots;
 };
 
+/* The client and name index entries of records not yet in a segment. */
+struct pend_ent {
+    uint8_t ts[QLOG_KEY_TS];
+    uint8_t client[16];
+    uint32_t name_off; /* reversed name in pending.arena */
+    uint16_t name_len;
+    uint16_t pad_;
+};
+static_assert(sizeof(struct pend_ent) == 36, "pending entry is 36 bytes");
+
+struct pending {
+    struct pend_ent *e;
+    uint32_t *order; /* sort permutation for the segment write */
+    size_t n;
+    uint8_t *arena;
+    size_t alen;
+    uint64_t first_ms;  /* monotonic time the oldest entry was added */
+    uint64_t deletions; /* "deletions" in meta when the last segment was written */
+};
+
+/* A segment's entry in "segments", as a search or a deletion uses it. */
+struct segmeta {
+    uint32_t seg;
+    uint32_t count;
+    uint64_t min_t, max_t;
+};
+
 struct qlog_store {
     MDB_env *env;
-    MDB_dbi log, by_client, by_name, by_verdict, audit, meta;
+    MDB_dbi log, recent, segments, by_client, by_name, by_verdict, audit, meta;
     bool rdonly;
     uint32_t seq; /* writer thread only */
     uint32_t audit_seq;
+    uint64_t recent_next; /* writer thread only: the next key of "recent" */
+    struct pending pend;  /* writer thread only */
 
     pthread_mutex_t rings_mu;
     struct qlog_ring *rings[QLOG_MAX_RINGS];
@@ -121,6 +189,7 @@ struct qlog_store {
 
     pthread_t thread;
     bool running;
+    bool replay_needed; /* writer thread only: "recent" not replayed yet */
     atomic_bool stop;
     uint32_t retention_s, retention_flagged_s;
     struct qlog_record *batch; /* writer thread only */
@@ -403,31 +472,53 @@ static int meta_get_u64(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t *
 
 static int open_dbs(struct qlog_store *s, MDB_txn *txn)
 {
-    static const char *names[] = {"log", "by_client", "by_name", "by_verdict", "audit", "meta"};
-    MDB_dbi *dbis[] = {&s->log, &s->by_client, &s->by_name, &s->by_verdict, &s->audit, &s->meta};
+    static const char *names[] = {"log",     "recent",     "segments", "by_client",
+                                  "by_name", "by_verdict", "audit",    "meta"};
+    MDB_dbi *dbis[] = {&s->log,     &s->recent,     &s->segments, &s->by_client,
+                       &s->by_name, &s->by_verdict, &s->audit,    &s->meta};
+    /* the segment indexes hold many 12-byte TS values per key */
+    static const unsigned extra[] = {
+        0, 0, 0, MDB_DUPSORT | MDB_DUPFIXED, MDB_DUPSORT | MDB_DUPFIXED, 0, 0, 0};
     unsigned fl = s->rdonly ? 0 : MDB_CREATE;
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
-        int rc = mdb_dbi_open(txn, names[i], fl, dbis[i]);
+        int rc = mdb_dbi_open(txn, names[i], fl | extra[i], dbis[i]);
+        if (rc == MDB_INCOMPATIBLE)
+            return -EPROTO; /* a by_client of format 1: see check_version */
         if (rc != 0)
             return qlog_errno(rc);
     }
     return 0;
 }
 
-/* The version key: written into a new store, checked in an old one. */
+/* The version key: written into a new store, checked in an old one.  Runs
+ * before open_dbs creates anything, so a store of another version is left
+ * exactly as it was. */
 static int check_version(struct qlog_store *s, MDB_txn *txn)
 {
     uint64_t v;
-    int rc = meta_get_u64(txn, s->meta, "version", &v);
-    if (rc == 0)
-        return v == QLOG_STORE_VERSION ? 0 : -EPROTO;
-    if (rc != -ENOENT)
+    MDB_dbi meta, log;
+    int rc = mdb_dbi_open(txn, "meta", 0, &meta);
+    if (rc == MDB_NOTFOUND) {
+        /* a new store, unless records are there without a version */
+        if (mdb_dbi_open(txn, "log", 0, &log) == 0) {
+            MDB_stat st;
+            if (mdb_stat(txn, log, &st) == 0 && st.ms_entries > 0)
+                return -EPROTO;
+        }
+        return s->rdonly ? -ENOENT : 1;
+    }
+    if (rc != 0)
+        return qlog_errno(rc);
+    rc = meta_get_u64(txn, meta, "version", &v);
+    if (rc == -ENOENT)
+        return s->rdonly ? -ENOENT : 1;
+    if (rc < 0)
         return rc;
-    MDB_stat st;
-    if (mdb_stat(txn, s->log, &st) == 0 && st.ms_entries > 0)
-        return -EPROTO; /* records without a version: not ours */
-    if (s->rdonly)
-        return -ENOENT;
+    return v == QLOG_STORE_VERSION ? 0 : -EPROTO;
+}
+
+static int write_version(struct qlog_store *s, MDB_txn *txn)
+{
     uint8_t b[4];
     put_be32(b, QLOG_STORE_VERSION);
     MDB_val k = {7, "version"}, d = {4, b};
@@ -455,7 +546,7 @@ int qlog_open(const char *path, size_t map_size, unsigned flags, struct qlog_sto
     }
     if ((rc = qlog_errno(mdb_env_create(&s->env))) < 0)
         goto fail;
-    mdb_env_set_maxdbs(s->env, 8);
+    mdb_env_set_maxdbs(s->env, 12);
     if (map_size && (rc = qlog_errno(mdb_env_set_mapsize(s->env, map_size))) < 0)
         goto fail;
     /* MDB_NOTLS: a query callback may look up a name (its own read txn)
@@ -468,16 +559,25 @@ int qlog_open(const char *path, size_t map_size, unsigned flags, struct qlog_sto
     }
     if ((rc = qlog_errno(mdb_txn_begin(s->env, NULL, s->rdonly ? MDB_RDONLY : 0, &txn))) < 0)
         goto fail;
-    if ((rc = open_dbs(s, txn)) < 0 || (rc = check_version(s, txn)) < 0)
+    int fresh = check_version(s, txn);
+    if ((rc = fresh) < 0 || (rc = open_dbs(s, txn)) < 0)
+        goto fail;
+    if (fresh && (rc = write_version(s, txn)) < 0)
         goto fail;
     if (!s->rdonly) {
         /* continue the sequence after the newest record (keys stay unique
-         * across restarts even within one microsecond) */
+         * across restarts even within one microsecond), and "recent" after
+         * its last key */
         MDB_cursor *c;
         MDB_val k, d;
         if (mdb_cursor_open(txn, s->log, &c) == 0) {
             if (mdb_cursor_get(c, &k, &d, MDB_LAST) == 0 && k.mv_size == QLOG_KEY_TS)
                 s->seq = get_be32((uint8_t *)k.mv_data + 8) + 1;
+            mdb_cursor_close(c);
+        }
+        if (mdb_cursor_open(txn, s->recent, &c) == 0) {
+            if (mdb_cursor_get(c, &k, &d, MDB_LAST) == 0 && k.mv_size == 8)
+                s->recent_next = get_be64(k.mv_data) + 1;
             mdb_cursor_close(c);
         }
     }
@@ -497,6 +597,14 @@ fail:
     return rc;
 }
 
+static void pend_free(struct pending *p)
+{
+    free(p->e);
+    free(p->order);
+    free(p->arena);
+    memset(p, 0, sizeof *p);
+}
+
 void qlog_close(struct qlog_store *s)
 {
     if (!s)
@@ -507,6 +615,7 @@ void qlog_close(struct qlog_store *s)
         free(s->rings[i]->slots);
         free(s->rings[i]);
     }
+    pend_free(&s->pend);
     mdb_env_close(s->env);
     pthread_mutex_destroy(&s->rings_mu);
     free(s);
@@ -697,13 +806,218 @@ static size_t ring_drain(struct qlog_ring *ring, struct qlog_record *out, size_t
     return n;
 }
 
+/* --- the pending index and segments ------------------------------------ */
+
+static int pend_alloc(struct pending *p)
+{
+    if (p->e)
+        return 0;
+    p->e = malloc(QLOG_SEG_RECORDS * sizeof *p->e);
+    p->order = malloc(QLOG_SEG_RECORDS * sizeof *p->order);
+    p->arena = malloc(QLOG_SEG_ARENA);
+    if (!p->e || !p->order || !p->arena) {
+        pend_free(p);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Room for N more records of any name length? */
+static bool pend_room(const struct pending *p, size_t n)
+{
+    return p->n + n <= QLOG_SEG_RECORDS && p->alen + n * QLOG_RNAME_MAX <= QLOG_SEG_ARENA;
+}
+
+static void pend_add(struct pending *p, const uint8_t ts[QLOG_KEY_TS], const uint8_t client[16],
+                     const uint8_t *rn, size_t rnl)
+{
+    struct pend_ent *e = &p->e[p->n];
+    if (p->n++ == 0)
+        p->first_ms = 0; /* set by the writer; 0 = now */
+    memcpy(e->ts, ts, QLOG_KEY_TS);
+    memcpy(e->client, client, 16);
+    e->name_off = (uint32_t)p->alen;
+    e->name_len = (uint16_t)rnl;
+    memcpy(p->arena + p->alen, rn, rnl);
+    p->alen += rnl;
+}
+
+static int cmp_pend_client(const void *a, const void *b, void *arg)
+{
+    const struct pending *p = arg;
+    const struct pend_ent *x = &p->e[*(const uint32_t *)a], *y = &p->e[*(const uint32_t *)b];
+    int c = memcmp(x->client, y->client, 16);
+    return c ? c : memcmp(x->ts, y->ts, QLOG_KEY_TS);
+}
+
+/* LMDB's default key order: bytes, then the shorter first. */
+static int cmp_pend_name(const void *a, const void *b, void *arg)
+{
+    const struct pending *p = arg;
+    const struct pend_ent *x = &p->e[*(const uint32_t *)a], *y = &p->e[*(const uint32_t *)b];
+    size_t m = x->name_len < y->name_len ? x->name_len : y->name_len;
+    int c = memcmp(p->arena + x->name_off, p->arena + y->name_off, m);
+    if (c == 0 && x->name_len != y->name_len)
+        c = x->name_len < y->name_len ? -1 : 1;
+    return c ? c : memcmp(x->ts, y->ts, QLOG_KEY_TS);
+}
+
+/* Append ORDER[0..n) of P to DBI under SEG, the entries sorted by key then
+ * TS: every key is past the end of the tree (MDB_APPEND), every TS past the
+ * end of its key (MDB_APPENDDUP). */
+static int seg_append(MDB_txn *txn, MDB_dbi dbi, uint32_t seg, const struct pending *p, size_t n,
+                      bool by_name)
+{
+    MDB_cursor *c;
+    uint8_t kb[QLOG_SEG_KEY + QLOG_RNAME_MAX], prev[QLOG_SEG_KEY + QLOG_RNAME_MAX];
+    size_t plen = 0;
+    int rc = mdb_cursor_open(txn, dbi, &c);
+    if (rc != 0)
+        return qlog_errno(rc);
+    put_be32(kb, seg);
+    for (size_t i = 0; i < n; i++) {
+        const struct pend_ent *e = &p->e[p->order[i]];
+        size_t klen;
+        if (by_name) {
+            memcpy(kb + QLOG_SEG_KEY, p->arena + e->name_off, e->name_len);
+            klen = QLOG_SEG_KEY + e->name_len;
+        } else {
+            memcpy(kb + QLOG_SEG_KEY, e->client, 16);
+            klen = QLOG_SEG_KEY + 16;
+        }
+        bool same = klen == plen && memcmp(kb, prev, klen) == 0;
+        MDB_val k = {klen, kb}, d = {QLOG_KEY_TS, (void *)e->ts};
+        rc = mdb_cursor_put(c, &k, &d, same ? MDB_APPENDDUP : MDB_APPEND);
+        if (rc == MDB_KEYEXIST) /* out of order (cannot happen): a plain put */
+            rc = mdb_cursor_put(c, &k, &d, MDB_NODUPDATA);
+        if (rc != 0 && rc != MDB_KEYEXIST) {
+            mdb_cursor_close(c);
+            return qlog_errno(rc);
+        }
+        memcpy(prev, kb, klen);
+        plen = klen;
+    }
+    mdb_cursor_close(c);
+    return 0;
+}
+
+/* Write the entries of P as a new segment in TXN.  With CHECK, entries
+ * whose record is gone (erased or purged by another process since it was
+ * committed) are left out.  The segment number is the last one plus one,
+ * read inside this transaction, so writers in two processes never share
+ * one. */
+static int seg_write(struct qlog_store *s, MDB_txn *txn, struct pending *p, bool check)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    uint32_t seg = 1;
+    uint64_t tmin = UINT64_MAX, tmax = 0;
+    size_t n = 0;
+    int rc;
+
+    if (p->n == 0)
+        return 0;
+    if ((rc = mdb_cursor_open(txn, s->segments, &c)) != 0)
+        return qlog_errno(rc);
+    rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+    if (rc == 0 && k.mv_size == QLOG_SEG_KEY)
+        seg = get_be32(k.mv_data) + 1;
+    mdb_cursor_close(c);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return qlog_errno(rc);
+    if (seg == 0)
+        return -EOVERFLOW; /* 4 billion segments: 8,000 years of minutes */
+    for (size_t i = 0; i < p->n; i++) {
+        if (check) {
+            MDB_val pk = {QLOG_KEY_TS, p->e[i].ts}, pv;
+            rc = mdb_get(txn, s->log, &pk, &pv);
+            if (rc == MDB_NOTFOUND)
+                continue;
+            if (rc != 0)
+                return qlog_errno(rc);
+        }
+        uint64_t t = get_be64(p->e[i].ts);
+        tmin = t < tmin ? t : tmin;
+        tmax = t > tmax ? t : tmax;
+        p->order[n++] = (uint32_t)i;
+    }
+    if (n == 0)
+        return 0;
+    qsort_r(p->order, n, sizeof *p->order, cmp_pend_client, p);
+    if ((rc = seg_append(txn, s->by_client, seg, p, n, false)) < 0)
+        return rc;
+    qsort_r(p->order, n, sizeof *p->order, cmp_pend_name, p);
+    if ((rc = seg_append(txn, s->by_name, seg, p, n, true)) < 0)
+        return rc;
+    uint8_t kb[QLOG_SEG_KEY], vb[QLOG_SEG_VALUE];
+    put_be32(kb, seg);
+    put_be64(vb, tmin);
+    put_be64(vb + 8, tmax);
+    put_be32(vb + 16, (uint32_t)n);
+    MDB_val sk = {QLOG_SEG_KEY, kb}, sv = {QLOG_SEG_VALUE, vb};
+    return qlog_errno(mdb_put(txn, s->segments, &sk, &sv, MDB_APPEND));
+}
+
+static int seg_decode(const MDB_val *k, const MDB_val *v, struct segmeta *m)
+{
+    if (k->mv_size != QLOG_SEG_KEY || v->mv_size != QLOG_SEG_VALUE)
+        return -EIO;
+    m->seg = get_be32(k->mv_data);
+    m->min_t = get_be64(v->mv_data);
+    m->max_t = get_be64((const uint8_t *)v->mv_data + 8);
+    m->count = get_be32((const uint8_t *)v->mv_data + 16);
+    return 0;
+}
+
+/* The segments overlapping [since, until) (until 0: no end), into *out
+ * (caller frees).  Returns the count or -errno. */
+static long seg_list(struct qlog_store *s, MDB_txn *txn, uint64_t since, uint64_t until,
+                     struct segmeta **out)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    struct segmeta *a = NULL, m;
+    size_t n = 0, cap = 0;
+    int rc = mdb_cursor_open(txn, s->segments, &c);
+    *out = NULL;
+    if (rc != 0)
+        return qlog_errno(rc);
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        if (seg_decode(&k, &v, &m) < 0 || m.max_t < since || (until && m.min_t >= until))
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 256;
+            void *na = nc > QLOG_SEGS_MAX ? NULL : realloc(a, nc * sizeof *a);
+            if (!na) {
+                rc = nc > QLOG_SEGS_MAX ? -E2BIG : -ENOMEM;
+                goto out;
+            }
+            a = na;
+            cap = nc;
+        }
+        a[n++] = m;
+    }
+    rc = rc == MDB_NOTFOUND ? 0 : qlog_errno(rc);
+out:
+    mdb_cursor_close(c);
+    if (rc < 0) {
+        free(a);
+        return rc;
+    }
+    *out = a;
+    return (long)n;
+}
+
 /* --- writing ----------------------------------------------------------- */
 
-/* Put one record and its index entries.  Returns 0, a negative errno from
- * LMDB, or 1 if the record itself is malformed (skipped and counted). */
-static int put_record(struct qlog_store *s, MDB_txn *txn, struct qlog_record *r, bool *append)
+/* Put one record in "log" and "by_verdict", and its client and name entries
+ * in P.  Returns 0, a negative errno from LMDB, or 1 if the record itself is
+ * malformed (skipped and counted). */
+static int put_record(struct qlog_store *s, MDB_txn *txn, MDB_cursor *logc, struct qlog_record *r,
+                      bool *append, struct pending *p)
 {
-    uint8_t kb[QLOG_RNAME_MAX + QLOG_KEY_TS], val[QLOG_VALUE_MAX], rn[QLOG_RNAME_MAX];
+    uint8_t kb[3 + QLOG_KEY_TS], val[QLOG_VALUE_MAX], rn[QLOG_RNAME_MAX];
     int rc, rnl;
 
     if (r->name_len == 0 || r->verdict >= QLOG_VERDICT_COUNT || (r->family != 4 && r->family != 6))
@@ -722,34 +1036,25 @@ static int put_record(struct qlog_store *s, MDB_txn *txn, struct qlog_record *r,
         key_ts(kb, r->time_us, r->seq);
         /* the batch is sorted by time, so appending is the common case and
          * keeps pages full; an older straggler falls back to a normal put */
-        rc = mdb_put(txn, s->log, &k, &d, *append ? MDB_APPEND : MDB_NOOVERWRITE);
+        rc = mdb_cursor_put(logc, &k, &d, *append ? MDB_APPEND : MDB_NOOVERWRITE);
         if (rc == MDB_KEYEXIST && *append) {
             *append = false;
-            rc = mdb_put(txn, s->log, &k, &d, MDB_NOOVERWRITE);
+            rc = mdb_cursor_put(logc, &k, &d, MDB_NOOVERWRITE);
         }
         if (rc != MDB_KEYEXIST || tries >= 16)
             break;
     }
     if (rc != 0)
         return qlog_errno(rc);
-
-    MDB_val e = {0, ""};
-    memcpy(kb, r->client, 16);
-    key_ts(kb + 16, r->time_us, r->seq);
-    k.mv_size = 16 + QLOG_KEY_TS;
-    if ((rc = mdb_put(txn, s->by_client, &k, &e, 0)) != 0)
-        return qlog_errno(rc);
-    memcpy(kb, rn, (size_t)rnl);
-    key_ts(kb + rnl, r->time_us, r->seq);
-    k.mv_size = (size_t)rnl + QLOG_KEY_TS;
-    if ((rc = mdb_put(txn, s->by_name, &k, &e, 0)) != 0)
-        return qlog_errno(rc);
+    pend_add(p, kb, r->client, rn, (size_t)rnl);
     if (rec_in_verdict_index(r)) {
-        kb[0] = r->verdict;
-        put_be16(kb + 1, r->category);
-        key_ts(kb + 3, r->time_us, r->seq);
-        k.mv_size = 3 + QLOG_KEY_TS;
-        if ((rc = mdb_put(txn, s->by_verdict, &k, &e, 0)) != 0)
+        MDB_val e = {0, ""};
+        uint8_t vk[3 + QLOG_KEY_TS];
+        vk[0] = r->verdict;
+        put_be16(vk + 1, r->category);
+        memcpy(vk + 3, kb, QLOG_KEY_TS);
+        MDB_val ik = {sizeof vk, vk};
+        if ((rc = mdb_put(txn, s->by_verdict, &ik, &e, 0)) != 0)
             return qlog_errno(rc);
     }
     return 0;
@@ -762,42 +1067,101 @@ static int cmp_time(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* One write transaction for N records (sorted in place).  Returns the
+/* One write transaction for N records (sorted in place).  With P (the
+ * writer thread's pending index) the records' keys go to "recent" and their
+ * index entries to P, written as a segment later; without, they are
+ * indexed in a segment of their own in the same transaction.  Returns the
  * number stored (malformed ones are skipped) or a negative errno; on error
- * nothing of the batch is stored. */
-static long write_batch(struct qlog_store *s, struct qlog_record *recs, size_t n)
+ * nothing of the batch is stored and P is as it was. */
+static long write_batch(struct qlog_store *s, struct qlog_record *recs, size_t n, struct pending *p)
 {
     MDB_txn *txn;
+    MDB_cursor *logc = NULL, *recc = NULL;
+    struct pending own = {0};
     long stored = 0;
     bool append = true;
     uint32_t seq0 = s->seq;
+    uint64_t recent0 = s->recent_next;
+    size_t pn0 = p ? p->n : 0, palen0 = p ? p->alen : 0;
+    int rc;
 
     if (s->rdonly)
         return -EROFS;
-    qsort(recs, n, sizeof *recs, cmp_time);
-    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
-    if (rc != 0)
-        return qlog_errno(rc);
-    for (size_t i = 0; i < n; i++) {
-        rc = put_record(s, txn, &recs[i], &append);
-        if (rc < 0) {
-            mdb_txn_abort(txn);
-            s->seq = seq0;
+    if (!p) {
+        if ((rc = pend_alloc(&own)) < 0)
             return rc;
+        if (!pend_room(&own, n)) {
+            pend_free(&own);
+            return -E2BIG;
         }
-        stored += rc == 0;
+    } else if (!pend_room(p, n)) {
+        return -ENOBUFS; /* the caller writes the segment first */
     }
+    qsort(recs, n, sizeof *recs, cmp_time);
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+        pend_free(&own);
+        return qlog_errno(rc);
+    }
+    if ((rc = mdb_cursor_open(txn, s->log, &logc)) != 0 ||
+        (p && (rc = mdb_cursor_open(txn, s->recent, &recc)) != 0)) {
+        rc = qlog_errno(rc);
+        goto fail;
+    }
+    for (size_t i = 0; i < n; i++) {
+        size_t before = p ? p->n : own.n;
+        rc = put_record(s, txn, logc, &recs[i], &append, p ? p : &own);
+        if (rc < 0)
+            goto fail;
+        stored += rc == 0;
+        if (p && p->n > before) {
+            uint8_t nk[8];
+            put_be64(nk, s->recent_next++);
+            MDB_val k = {8, nk}, d = {QLOG_KEY_TS, p->e[p->n - 1].ts};
+            if ((rc = mdb_cursor_put(recc, &k, &d, MDB_APPEND)) != 0) {
+                rc = qlog_errno(rc);
+                goto fail;
+            }
+        }
+    }
+    mdb_cursor_close(logc);
+    logc = NULL;
+    if (recc)
+        mdb_cursor_close(recc);
+    recc = NULL;
+    if (!p && (rc = seg_write(s, txn, &own, false)) < 0)
+        goto fail;
+    pend_free(&own);
     rc = mdb_txn_commit(txn);
     if (rc != 0) {
-        s->seq = seq0;
-        return qlog_errno(rc);
+        rc = qlog_errno(rc);
+        txn = NULL;
+        goto fail;
     }
     return stored;
+fail:
+    if (logc)
+        mdb_cursor_close(logc);
+    if (recc)
+        mdb_cursor_close(recc);
+    if (txn)
+        mdb_txn_abort(txn);
+    pend_free(&own);
+    s->seq = seq0;
+    s->recent_next = recent0;
+    if (p) {
+        p->n = pn0;
+        p->alen = palen0;
+    }
+    return rc;
 }
 
 int qlog_write(struct qlog_store *s, const struct qlog_record *recs, size_t n)
 {
-    size_t chunk = n < 32768 ? n : 32768; /* one fdatasync per chunk */
+    /* one fdatasync and one segment per chunk: as much as a segment holds */
+    const size_t max = QLOG_SEG_ARENA / QLOG_RNAME_MAX < QLOG_SEG_RECORDS
+                           ? QLOG_SEG_ARENA / QLOG_RNAME_MAX
+                           : QLOG_SEG_RECORDS;
+    size_t chunk = n < max ? n : max;
     if (chunk == 0)
         return 0;
     struct qlog_record *copy = malloc(chunk * sizeof *copy);
@@ -806,7 +1170,7 @@ int qlog_write(struct qlog_store *s, const struct qlog_record *recs, size_t n)
     for (size_t i = 0; i < n; i += chunk) {
         size_t m = n - i < chunk ? n - i : chunk;
         memcpy(copy, recs + i, m * sizeof *copy);
-        long rc = write_batch(s, copy, m);
+        long rc = write_batch(s, copy, m, NULL);
         if (rc < 0) {
             free(copy);
             return (int)rc;
@@ -817,30 +1181,141 @@ int qlog_write(struct qlog_store *s, const struct qlog_record *recs, size_t n)
     return 0;
 }
 
+/* Write the writer's pending entries as a segment and empty "recent", in
+ * one transaction.  0 or -errno (the entries stay pending). */
+static int pend_flush(struct qlog_store *s)
+{
+    MDB_txn *txn;
+    uint64_t dels = 0;
+    if (s->pend.n == 0)
+        return 0;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc != 0)
+        return qlog_errno(rc);
+    if (meta_get_u64(txn, s->meta, "deletions", &dels) < 0)
+        dels = 0;
+    /* a purge or an erase since the last segment may have taken records
+     * that are pending here: then look each one up */
+    bool check = dels != s->pend.deletions;
+    if ((rc = seg_write(s, txn, &s->pend, check)) < 0 ||
+        (rc = qlog_errno(mdb_drop(txn, s->recent, 0))) < 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        return qlog_errno(rc);
+    s->pend.n = 0;
+    s->pend.alen = 0;
+    s->pend.deletions = dels;
+    return 0;
+}
+
+/* At writer start: records a previous run committed but never indexed (it
+ * was killed) are in "recent"; index them now, before anything new is
+ * committed (so no record is indexed twice).  Uses its own scratch index;
+ * 0 or -errno (then nothing changed). */
+static int pend_replay(struct qlog_store *s)
+{
+    MDB_txn *txn;
+    MDB_cursor *c;
+    MDB_val k, v;
+    struct pending tmp = {0};
+    int rc = pend_alloc(&tmp);
+    if (rc < 0)
+        return rc;
+    if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0) {
+        pend_free(&tmp);
+        return qlog_errno(rc);
+    }
+    if ((rc = mdb_cursor_open(txn, s->recent, &c)) != 0) {
+        mdb_txn_abort(txn);
+        pend_free(&tmp);
+        return qlog_errno(rc);
+    }
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        struct qlog_record r;
+        uint8_t rn[QLOG_RNAME_MAX];
+        MDB_val rv, rk = v;
+        if (v.mv_size != QLOG_KEY_TS || mdb_get(txn, s->log, &rk, &rv) != 0 ||
+            rec_decode(&rk, &rv, &r) < 0)
+            continue; /* erased or purged meanwhile */
+        int rnl = rname(r.name, r.name_len, true, rn);
+        if (rnl < 0)
+            continue;
+        if (!pend_room(&tmp, 1)) { /* more than one segment's worth */
+            if ((rc = seg_write(s, txn, &tmp, false)) < 0)
+                break;
+            tmp.n = tmp.alen = 0;
+        }
+        pend_add(&tmp, v.mv_data, r.client, rn, (size_t)rnl);
+    }
+    mdb_cursor_close(c);
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    else if (rc > 0)
+        rc = qlog_errno(rc);
+    if (rc == 0)
+        rc = seg_write(s, txn, &tmp, false);
+    if (rc == 0)
+        rc = qlog_errno(mdb_drop(txn, s->recent, 0));
+    uint64_t dels = 0;
+    if (meta_get_u64(txn, s->meta, "deletions", &dels) < 0)
+        dels = 0;
+    pend_free(&tmp);
+    if (rc < 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    if ((rc = mdb_txn_commit(txn)) != 0)
+        return qlog_errno(rc);
+    s->pend.deletions = dels;
+    return 0;
+}
+
 /* --- deletion, purge, erase -------------------------------------------- */
 
-/* Delete the record at key K (value V) and its index entries. */
-static int del_record(struct qlog_store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v)
+/* Count a transaction that deletes records (see "deletions" above). */
+static int note_deletions(struct qlog_store *s, MDB_txn *txn)
+{
+    uint64_t v = 0;
+    uint8_t b[8];
+    if (meta_get_u64(txn, s->meta, "deletions", &v) < 0)
+        v = 0;
+    put_be64(b, v + 1);
+    MDB_val k = {9, "deletions"}, d = {8, b};
+    return qlog_errno(mdb_put(txn, s->meta, &k, &d, 0));
+}
+
+/* Delete the record at key K (value V) and its index entries: the client
+ * and name entries are looked for in every segment of SEGS whose time
+ * range holds the record (usually one). */
+static int del_record(struct qlog_store *s, MDB_txn *txn, const MDB_val *k, const MDB_val *v,
+                      const struct segmeta *segs, size_t nsegs)
 {
     struct qlog_record r;
-    uint8_t kb[QLOG_RNAME_MAX + QLOG_KEY_TS];
-    MDB_val ik = {0, kb};
+    uint8_t kb[QLOG_SEG_KEY + QLOG_RNAME_MAX + QLOG_KEY_TS], rn[QLOG_RNAME_MAX];
+    MDB_val ik = {0, kb}, id = {QLOG_KEY_TS, k->mv_data};
     int rc = rec_decode(k, v, &r);
 
     if (rc == 0) {
-        memcpy(kb, r.client, 16);
-        memcpy(kb + 16, k->mv_data, QLOG_KEY_TS);
-        ik.mv_size = 16 + QLOG_KEY_TS;
-        rc = mdb_del(txn, s->by_client, &ik, NULL);
-        if (rc != 0 && rc != MDB_NOTFOUND)
-            return qlog_errno(rc);
-        int rnl = rname(r.name, r.name_len, true, kb);
-        if (rnl > 0) {
-            memcpy(kb + rnl, k->mv_data, QLOG_KEY_TS);
-            ik.mv_size = (size_t)rnl + QLOG_KEY_TS;
-            rc = mdb_del(txn, s->by_name, &ik, NULL);
+        int rnl = rname(r.name, r.name_len, true, rn);
+        for (size_t i = 0; i < nsegs; i++) {
+            if (r.time_us < segs[i].min_t || r.time_us > segs[i].max_t)
+                continue;
+            put_be32(kb, segs[i].seg);
+            memcpy(kb + QLOG_SEG_KEY, r.client, 16);
+            ik.mv_size = QLOG_SEG_KEY + 16;
+            rc = mdb_del(txn, s->by_client, &ik, &id);
             if (rc != 0 && rc != MDB_NOTFOUND)
                 return qlog_errno(rc);
+            if (rnl > 0) {
+                memcpy(kb + QLOG_SEG_KEY, rn, (size_t)rnl);
+                ik.mv_size = QLOG_SEG_KEY + (size_t)rnl;
+                rc = mdb_del(txn, s->by_name, &ik, &id);
+                if (rc != 0 && rc != MDB_NOTFOUND)
+                    return qlog_errno(rc);
+            }
         }
         if (rec_in_verdict_index(&r)) {
             kb[0] = r.verdict;
@@ -858,25 +1333,85 @@ static int del_record(struct qlog_store *s, MDB_txn *txn, const MDB_val *k, cons
     return rc == MDB_NOTFOUND ? 0 : qlog_errno(rc);
 }
 
+/* Segments entirely before CUT (every record in them is gone by now):
+ * delete what is left of their entries and their "segments" entry.
+ * Bounded per transaction; returns 1 if there is more to do, 0, or -errno. */
+static int seg_drop_before(struct qlog_store *s, MDB_txn *txn, uint64_t cut)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    struct segmeta m;
+    unsigned budget = QLOG_PURGE_DELETES;
+    int rc = mdb_cursor_open(txn, s->segments, &c);
+    if (rc != 0)
+        return qlog_errno(rc);
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && budget;) {
+        if (seg_decode(&k, &v, &m) < 0 || m.max_t >= cut) {
+            rc = mdb_cursor_get(c, &k, &v, MDB_NEXT);
+            continue;
+        }
+        MDB_dbi dbis[2] = {s->by_client, s->by_name};
+        uint8_t pk[QLOG_SEG_KEY];
+        put_be32(pk, m.seg);
+        for (int d = 0; d < 2 && rc == 0; d++) {
+            MDB_cursor *ic;
+            MDB_val ik = {QLOG_SEG_KEY, pk}, iv;
+            if ((rc = mdb_cursor_open(txn, dbis[d], &ic)) != 0)
+                break;
+            for (rc = mdb_cursor_get(ic, &ik, &iv, MDB_SET_RANGE);
+                 rc == 0 && ik.mv_size >= QLOG_SEG_KEY && memcmp(ik.mv_data, pk, 4) == 0 && budget;
+                 rc = mdb_cursor_get(ic, &ik, &iv, MDB_SET_RANGE)) {
+                if ((rc = mdb_cursor_del(ic, MDB_NODUPDATA)) != 0)
+                    break;
+                budget--;
+                ik.mv_size = QLOG_SEG_KEY;
+                ik.mv_data = pk;
+            }
+            mdb_cursor_close(ic);
+            if (rc == MDB_NOTFOUND || rc == 0)
+                rc = 0;
+        }
+        if (rc != 0)
+            break;
+        if (!budget)
+            break; /* this segment's entries are not all gone yet */
+        if ((rc = mdb_cursor_del(c, 0)) != 0)
+            break;
+        put_be32(pk, m.seg + 1); /* on from the one after */
+        k.mv_size = QLOG_SEG_KEY;
+        k.mv_data = pk;
+        rc = m.seg == UINT32_MAX ? MDB_NOTFOUND : mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(c);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return qlog_errno(rc);
+    return budget == 0;
+}
+
 /* One purge transaction over [from, to): deletes everything (ALL) or only
  * the unflagged records.  Sets *next to where the next call starts, or to
  * TO when the range is done.  Returns deletions or -errno. */
 static long purge_step(struct qlog_store *s, uint64_t from, uint64_t to, bool all, uint64_t *next)
 {
     MDB_txn *txn;
-    MDB_cursor *c;
+    MDB_cursor *c = NULL;
     uint8_t kb[QLOG_KEY_TS];
     MDB_val k = {QLOG_KEY_TS, kb}, v;
-    long deleted = 0;
+    struct segmeta *segs = NULL;
+    long deleted = 0, nsegs;
     unsigned scanned = 0;
     int rc;
 
     *next = to;
     if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
         return qlog_errno(rc);
+    if ((nsegs = seg_list(s, txn, from, to, &segs)) < 0) {
+        rc = (int)nsegs;
+        goto fail;
+    }
     if ((rc = mdb_cursor_open(txn, s->log, &c)) != 0) {
-        mdb_txn_abort(txn);
-        return qlog_errno(rc);
+        rc = qlog_errno(rc);
+        goto fail;
     }
     key_ts(kb, from, 0);
     rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
@@ -897,7 +1432,7 @@ static long purge_step(struct qlog_store *s, uint64_t from, uint64_t to, bool al
             uint8_t cur[QLOG_KEY_TS]; /* the page may move under the deletions */
             memcpy(cur, k.mv_data, QLOG_KEY_TS);
             MDB_val ck = {QLOG_KEY_TS, cur};
-            rc = del_record(s, txn, &ck, &v);
+            rc = del_record(s, txn, &ck, &v, segs, (size_t)nsegs);
             if (rc < 0)
                 goto fail;
             deleted++;
@@ -913,6 +1448,10 @@ static long purge_step(struct qlog_store *s, uint64_t from, uint64_t to, bool al
         rc = qlog_errno(rc);
         goto fail;
     }
+    if (all && *next == to && (rc = seg_drop_before(s, txn, to)) < 0)
+        goto fail;
+    if (all && rc == 1)
+        *next = to - 1; /* segments left to drop: come back */
     if (!all && *next == to) {
         uint8_t b[8];
         put_be64(b, to);
@@ -922,14 +1461,19 @@ static long purge_step(struct qlog_store *s, uint64_t from, uint64_t to, bool al
             goto fail;
         }
     }
+    if (deleted && (rc = note_deletions(s, txn)) < 0)
+        goto fail;
     mdb_cursor_close(c);
+    free(segs);
     rc = mdb_txn_commit(txn);
     if (rc != 0)
         return qlog_errno(rc);
     atomic_fetch_add(&s->purged, (uint64_t)deleted);
     return deleted;
 fail:
-    mdb_cursor_close(c);
+    if (c)
+        mdb_cursor_close(c);
+    free(segs);
     mdb_txn_abort(txn);
     return rc;
 }
@@ -1025,48 +1569,110 @@ long qlog_erase_client(struct qlog_store *s, const uint8_t client[16])
         return -EROFS;
     for (;;) {
         MDB_txn *txn;
-        MDB_cursor *c;
-        uint8_t keys[QLOG_ERASE_BATCH][QLOG_KEY_TS], kb[16];
-        MDB_val k = {16, kb}, v;
-        size_t n = 0;
+        MDB_cursor *c = NULL;
+        struct segmeta *segs = NULL;
+        uint8_t keys[QLOG_ERASE_BATCH][QLOG_KEY_TS];
+        uint32_t segof[QLOG_ERASE_BATCH]; /* 0: from "recent" */
+        size_t n = 0, deleted = 0;
+        long nsegs;
         int rc;
 
-        memcpy(kb, client, 16);
         if ((rc = mdb_txn_begin(s->env, NULL, 0, &txn)) != 0)
             return qlog_errno(rc);
-        if ((rc = mdb_cursor_open(txn, s->by_client, &c)) != 0) {
-            mdb_txn_abort(txn);
-            return qlog_errno(rc);
+        if ((nsegs = seg_list(s, txn, 0, 0, &segs)) < 0) {
+            rc = (int)nsegs;
+            goto fail;
         }
-        for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0 && n < QLOG_ERASE_BATCH;
-             rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
-            if (k.mv_size != 16 + QLOG_KEY_TS || memcmp(k.mv_data, client, 16) != 0)
-                break;
-            memcpy(keys[n++], (uint8_t *)k.mv_data + 16, QLOG_KEY_TS);
+        /* the client's entries in every segment, then "recent" */
+        if ((rc = mdb_cursor_open(txn, s->by_client, &c)) != 0) {
+            rc = qlog_errno(rc);
+            goto fail;
+        }
+        for (long i = 0; i < nsegs && n < QLOG_ERASE_BATCH; i++) {
+            uint8_t kb[QLOG_SEG_KEY + 16];
+            put_be32(kb, segs[i].seg);
+            memcpy(kb + QLOG_SEG_KEY, client, 16);
+            MDB_val k = {sizeof kb, kb}, v;
+            for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_KEY); rc == 0 && n < QLOG_ERASE_BATCH;
+                 rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP))
+                if (v.mv_size == QLOG_KEY_TS) {
+                    segof[n] = segs[i].seg;
+                    memcpy(keys[n++], v.mv_data, QLOG_KEY_TS);
+                }
+            if (rc != 0 && rc != MDB_NOTFOUND) {
+                rc = qlog_errno(rc);
+                goto fail;
+            }
+            if (n < QLOG_ERASE_BATCH) { /* all of them: the key goes (dangling ones too) */
+                k.mv_size = sizeof kb;
+                k.mv_data = kb;
+                rc = mdb_del(txn, s->by_client, &k, NULL);
+                if (rc != 0 && rc != MDB_NOTFOUND) {
+                    rc = qlog_errno(rc);
+                    goto fail;
+                }
+            }
         }
         mdb_cursor_close(c);
+        c = NULL;
+        if (n < QLOG_ERASE_BATCH) {
+            if ((rc = mdb_cursor_open(txn, s->recent, &c)) != 0) {
+                rc = qlog_errno(rc);
+                goto fail;
+            }
+            MDB_val k, v;
+            for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0 && n < QLOG_ERASE_BATCH;
+                 rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+                MDB_val rk = v, rv;
+                struct qlog_record r;
+                if (v.mv_size == QLOG_KEY_TS && mdb_get(txn, s->log, &rk, &rv) == 0 &&
+                    rec_decode(&rk, &rv, &r) == 0 && memcmp(r.client, client, 16) == 0) {
+                    segof[n] = 0;
+                    memcpy(keys[n++], v.mv_data, QLOG_KEY_TS);
+                }
+            }
+            mdb_cursor_close(c);
+            c = NULL;
+            if (rc != 0 && rc != MDB_NOTFOUND) {
+                rc = qlog_errno(rc);
+                goto fail;
+            }
+        }
         for (size_t i = 0; i < n; i++) {
             MDB_val pk = {QLOG_KEY_TS, keys[i]}, pv;
             rc = mdb_get(txn, s->log, &pk, &pv);
             if (rc == 0) {
-                rc = del_record(s, txn, &pk, &pv);
-            } else if (rc == MDB_NOTFOUND) { /* a stray index entry */
-                uint8_t ik[16 + QLOG_KEY_TS];
-                memcpy(ik, client, 16);
-                memcpy(ik + 16, keys[i], QLOG_KEY_TS);
-                MDB_val ikv = {sizeof ik, ik};
-                rc = mdb_del(txn, s->by_client, &ikv, NULL);
+                rc = del_record(s, txn, &pk, &pv, segs, (size_t)nsegs);
+                deleted++;
+            } else if (rc == MDB_NOTFOUND && segof[i]) { /* an entry without its record */
+                uint8_t kb[QLOG_SEG_KEY + 16];
+                put_be32(kb, segof[i]);
+                memcpy(kb + QLOG_SEG_KEY, client, 16);
+                MDB_val k = {sizeof kb, kb};
+                rc = mdb_del(txn, s->by_client, &k, &pk);
+                rc = rc == MDB_NOTFOUND ? 0 : qlog_errno(rc);
+            } else {
+                rc = rc == MDB_NOTFOUND ? 0 : qlog_errno(rc);
             }
-            if (rc != 0) {
-                mdb_txn_abort(txn);
-                return rc < 0 ? rc : qlog_errno(rc);
-            }
+            if (rc < 0)
+                goto fail;
         }
+        free(segs);
+        segs = NULL;
+        if (deleted && (rc = note_deletions(s, txn)) < 0)
+            goto fail;
         if ((rc = mdb_txn_commit(txn)) != 0)
             return qlog_errno(rc);
-        total += (long)n;
+        total += (long)deleted;
         if (n < QLOG_ERASE_BATCH)
             return total;
+        continue;
+    fail:
+        if (c)
+            mdb_cursor_close(c);
+        free(segs);
+        mdb_txn_abort(txn);
+        return rc;
     }
 }
 
@@ -1091,6 +1697,32 @@ static void note_error(struct qlog_store *s, int err, const char *what)
         log_error("query log: %s: %s", what, strerror(-err));
 }
 
+static void map_full(struct qlog_store *s, uint64_t *stopped_at)
+{
+    if (!atomic_exchange(&s->stopped, true))
+        log_error("query log: the map is full (log.map-size) and retention frees "
+                  "nothing: logging stopped; raise log.map-size or shorten "
+                  "log.retention");
+    *stopped_at = mono_ms();
+    atomic_store(&s->last_error, -ENOSPC);
+}
+
+/* Write the pending index as a segment; on a full map purge and try once
+ * more.  0 or -errno (the entries stay pending, tried again later). */
+static int writer_flush(struct qlog_store *s, uint64_t *stopped_at)
+{
+    int rc = pend_flush(s);
+    if (rc == -ENOSPC && s->retention_s &&
+        qlog_purge(s, wall_us(), s->retention_s, s->retention_flagged_s) > 0)
+        rc = pend_flush(s);
+    if (rc == -ENOSPC)
+        map_full(s, stopped_at);
+    else if (rc < 0)
+        note_error(s, rc, "index segment write failed");
+    s->pend.first_ms = mono_ms(); /* after a failure: not before the next age */
+    return rc;
+}
+
 static void writer_commit(struct qlog_store *s, size_t n, uint64_t *stopped_at)
 {
     if (n == 0)
@@ -1099,23 +1731,35 @@ static void writer_commit(struct qlog_store *s, size_t n, uint64_t *stopped_at)
         atomic_fetch_add(&s->lost, n);
         return;
     }
+    if (s->replay_needed) {
+        int rc = pend_replay(s);
+        if (rc < 0) {
+            if (rc == -ENOSPC)
+                map_full(s, stopped_at);
+            else
+                note_error(s, rc, "indexing the records of the last run failed");
+            atomic_fetch_add(&s->lost, n);
+            return;
+        }
+        s->replay_needed = false;
+    }
+    if (!pend_room(&s->pend, n) && writer_flush(s, stopped_at) < 0) {
+        atomic_fetch_add(&s->lost, n);
+        return;
+    }
     uint64_t oldest = UINT64_MAX;
     for (size_t i = 0; i < n; i++)
         if (s->batch[i].time_us < oldest)
             oldest = s->batch[i].time_us;
-    long rc = write_batch(s, s->batch, n);
+    bool was_empty = s->pend.n == 0;
+    long rc = write_batch(s, s->batch, n, &s->pend);
     if (rc == -ENOSPC && s->retention_s) {
         long freed = qlog_purge(s, wall_us(), s->retention_s, s->retention_flagged_s);
         if (freed > 0)
-            rc = write_batch(s, s->batch, n);
+            rc = write_batch(s, s->batch, n, &s->pend);
     }
     if (rc == -ENOSPC) {
-        if (!atomic_exchange(&s->stopped, true))
-            log_error("query log: the map is full (log.map-size) and retention frees "
-                      "nothing: logging stopped; raise log.map-size or shorten "
-                      "log.retention");
-        *stopped_at = mono_ms();
-        atomic_store(&s->last_error, -ENOSPC);
+        map_full(s, stopped_at);
         atomic_fetch_add(&s->lost, n);
         return;
     }
@@ -1124,6 +1768,8 @@ static void writer_commit(struct qlog_store *s, size_t n, uint64_t *stopped_at)
         atomic_fetch_add(&s->lost, n);
         return;
     }
+    if (was_empty)
+        s->pend.first_ms = mono_ms();
     if (atomic_exchange(&s->stopped, false))
         log_notice("query log: space available again, logging resumed");
     atomic_fetch_add(&s->written, (uint64_t)rc);
@@ -1141,6 +1787,11 @@ static void *writer_main(void *arg)
     uint64_t next_purge = mono_ms() + 60000; /* first purge a minute after start */
     struct purge p = {.phase = 2};
 
+    int rc = pend_replay(s);
+    if (rc < 0) {
+        note_error(s, rc, "indexing the records of the last run failed");
+        s->replay_needed = true;
+    }
     for (;;) {
         bool stopping = atomic_load_explicit(&s->stop, memory_order_acquire);
         size_t nr = atomic_load_explicit(&s->nrings, memory_order_acquire), got = 0;
@@ -1162,14 +1813,16 @@ static void *writer_main(void *arg)
         }
         if (stopping && got == 0)
             break;
+        if (s->pend.n && mono_ms() >= s->pend.first_ms + QLOG_SEG_AGE_MS)
+            writer_flush(s, &stopped_at);
         if (s->retention_s && now >= next_purge && p.phase == 2) {
             purge_init(s, &p, wall_us(), s->retention_s, s->retention_flagged_s);
             next_purge = now + QLOG_PURGE_INTERVAL * 1000u;
         }
         if (p.phase != 2) { /* one short transaction per turn */
-            long rc = purge_run_step(s, &p);
-            if (rc < 0) {
-                note_error(s, (int)rc, "purge failed");
+            long prc = purge_run_step(s, &p);
+            if (prc < 0) {
+                note_error(s, (int)prc, "purge failed");
                 p.phase = 2;
             }
             continue;
@@ -1179,6 +1832,8 @@ static void *writer_main(void *arg)
             nanosleep(&ts, NULL);
         }
     }
+    if (s->pend.n) /* a clean stop leaves nothing to replay */
+        writer_flush(s, &stopped_at);
     return NULL;
 }
 
@@ -1189,10 +1844,14 @@ int qlog_writer_start(struct qlog_store *s, uint32_t retention_s, uint32_t reten
     if (s->rdonly)
         return -EROFS;
     s->batch = malloc(QLOG_BATCH_MAX * sizeof *s->batch);
-    if (!s->batch)
+    if (!s->batch || pend_alloc(&s->pend) < 0) {
+        free(s->batch);
+        s->batch = NULL;
         return -ENOMEM;
+    }
     s->retention_s = retention_s;
     s->retention_flagged_s = retention_flagged_s;
+    s->replay_needed = false;
     atomic_store(&s->stop, false);
     int rc = pthread_create(&s->thread, NULL, writer_main, s);
     if (rc != 0) {
@@ -1278,23 +1937,30 @@ struct qctx {
     long delivered;
 };
 
-/* Fetch the record for KEY12 (TIME SEQ), filter, deliver.  1 = stop. */
-static int deliver(struct qctx *q, const uint8_t *key12)
+/* Filter and deliver the record K V of the log.  1 = stop. */
+static int deliver_rec(struct qctx *q, const MDB_val *k, const MDB_val *v)
 {
-    MDB_val k = {QLOG_KEY_TS, (void *)key12}, v;
     struct qlog_record r;
-    int rc = mdb_get(q->txn, q->s->log, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return 0; /* an index entry without its record: skip */
-    if (rc != 0)
-        return qlog_errno(rc);
-    if (rec_decode(&k, &v, &r) < 0 || !rec_matches(q->f, &r))
+    int rc;
+    if (rec_decode(k, v, &r) < 0 || !rec_matches(q->f, &r))
         return 0;
     q->delivered++;
     rc = q->cb(&r, q->arg);
     if (rc != 0)
         return rc;
     return q->f->limit && (uint64_t)q->delivered >= q->f->limit;
+}
+
+/* Fetch the record for KEY12 (TIME SEQ), filter, deliver.  1 = stop. */
+static int deliver(struct qctx *q, const uint8_t *key12)
+{
+    MDB_val k = {QLOG_KEY_TS, (void *)key12}, v;
+    int rc = mdb_get(q->txn, q->s->log, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0; /* an index entry without its record: skip */
+    if (rc != 0)
+        return qlog_errno(rc);
+    return deliver_rec(q, &k, &v);
 }
 
 /* Newest first over keys PREFIX TIME SEQ in DBI, for TIME in the filter's
@@ -1317,7 +1983,8 @@ static int scan_desc(struct qctx *q, MDB_dbi dbi, const uint8_t *prefix, size_t 
             break;
         if (get_be64(kd + plen) < q->f->since_us)
             break;
-        int d = deliver(q, kd + plen);
+        /* the log itself: the value is at hand */
+        int d = dbi == q->s->log ? deliver_rec(q, &k, &v) : deliver(q, kd + plen);
         if (d != 0) {
             mdb_cursor_close(c);
             return d < 0 ? d : 0;
@@ -1390,6 +2057,153 @@ static int deliver_sorted(struct qctx *q, struct keyset *ks)
     return 0;
 }
 
+static int keys_push(struct keyset *ks, const uint8_t *ts)
+{
+    if (ks->n == ks->cap) {
+        size_t ncap = ks->cap ? ks->cap * 2 : 1024;
+        if (ncap > QLOG_COLLECT_MAX)
+            return -E2BIG;
+        void *nk = realloc(ks->keys, ncap * QLOG_KEY_TS);
+        if (!nk)
+            return -ENOMEM;
+        ks->keys = nk;
+        ks->cap = ncap;
+    }
+    memcpy(ks->keys[ks->n++], ts, QLOG_KEY_TS);
+    return 0;
+}
+
+static bool in_range(const struct qlog_filter *f, uint64_t t)
+{
+    return t >= f->since_us && (!f->until_us || t < f->until_us);
+}
+
+/* The entries of segment SEG under key SEG PFX (exact), or under every key
+ * starting with it (PREFIX), in the time range, into KS. */
+static int seg_collect(struct qctx *q, MDB_cursor *c, uint32_t seg, const uint8_t *pfx, size_t plen,
+                       bool prefix, struct keyset *ks)
+{
+    uint8_t kb[QLOG_SEG_KEY + QLOG_RNAME_MAX];
+    size_t klen = QLOG_SEG_KEY + plen;
+    put_be32(kb, seg);
+    memcpy(kb + QLOG_SEG_KEY, pfx, plen);
+    MDB_val k = {klen, kb}, v;
+    int rc = mdb_cursor_get(c, &k, &v, prefix ? MDB_SET_RANGE : MDB_SET_KEY);
+    while (rc == 0) {
+        if (k.mv_size < klen || memcmp(k.mv_data, kb, klen) != 0)
+            break;
+        do {
+            if (v.mv_size == QLOG_KEY_TS && in_range(q->f, get_be64(v.mv_data)) &&
+                (rc = keys_push(ks, v.mv_data)) < 0)
+                return rc;
+        } while ((rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_DUP)) == 0);
+        if (rc != MDB_NOTFOUND || !prefix)
+            break;
+        rc = mdb_cursor_get(c, &k, &v, MDB_NEXT_NODUP);
+    }
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : qlog_errno(rc);
+}
+
+/* The records in "recent" (not yet in a segment) that match, into KS;
+ * *MAX_T the newest time among them. */
+static int recent_collect(struct qctx *q, struct keyset *ks, uint64_t *max_t)
+{
+    MDB_cursor *c;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(q->txn, q->s->recent, &c);
+    *max_t = 0;
+    if (rc != 0)
+        return qlog_errno(rc);
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(c, &k, &v, MDB_NEXT)) {
+        MDB_val rk = v, rv;
+        struct qlog_record r;
+        if (v.mv_size != QLOG_KEY_TS || !in_range(q->f, get_be64(v.mv_data)) ||
+            mdb_get(q->txn, q->s->log, &rk, &rv) != 0 || rec_decode(&rk, &rv, &r) < 0 ||
+            !rec_matches(q->f, &r))
+            continue;
+        if ((rc = keys_push(ks, v.mv_data)) < 0)
+            break;
+        if (r.time_us > *max_t)
+            *max_t = r.time_us;
+    }
+    mdb_cursor_close(c);
+    return rc == MDB_NOTFOUND ? 0 : rc < 0 ? rc : qlog_errno(rc);
+}
+
+static int cmp_seg_newest(const void *a, const void *b)
+{
+    const struct segmeta *x = a, *y = b;
+    if (x->max_t != y->max_t)
+        return x->max_t < y->max_t ? 1 : -1;
+    return x->seg < y->seg ? 1 : x->seg > y->seg ? -1 : 0;
+}
+
+/* Newest first through the client or name index: the sources (each
+ * segment overlapping the time range, and "recent") are taken in order of
+ * their newest record; after each, every hit newer than anything a later
+ * source can hold is sorted and delivered, so the output streams (a limit
+ * stops early) and is in time order even where segments overlap. */
+static int seg_query(struct qctx *q, MDB_dbi dbi, const uint8_t *pfx, size_t plen, bool prefix)
+{
+    struct segmeta *segs = NULL;
+    struct keyset ks = {0}, rk = {0};
+    MDB_cursor *c = NULL;
+    uint64_t rmax = 0;
+    long nsegs = seg_list(q->s, q->txn, q->f->since_us, q->f->until_us, &segs);
+    int rc = nsegs < 0 ? (int)nsegs : 0;
+    if (rc == 0)
+        rc = recent_collect(q, &rk, &rmax);
+    if (rc == 0)
+        rc = qlog_errno(mdb_cursor_open(q->txn, dbi, &c));
+    if (rc < 0)
+        goto out;
+    if (nsegs > 1)
+        qsort(segs, (size_t)nsegs, sizeof *segs, cmp_seg_newest);
+    bool recent_done = rk.n == 0;
+    long i = 0;
+    for (;;) {
+        if (!recent_done && (i == nsegs || rmax >= segs[i].max_t)) {
+            for (size_t j = 0; j < rk.n && rc == 0; j++)
+                rc = keys_push(&ks, rk.keys[j]);
+            recent_done = true;
+        } else if (i < nsegs) {
+            rc = seg_collect(q, c, segs[i].seg, pfx, plen, prefix, &ks);
+            i++;
+        } else {
+            break;
+        }
+        if (rc < 0)
+            break;
+        bool more = i < nsegs || !recent_done;
+        uint64_t bound = i < nsegs ? segs[i].max_t : 0;
+        if (!recent_done && rmax > bound)
+            bound = rmax;
+        if (ks.n > 1)
+            qsort(ks.keys, ks.n, QLOG_KEY_TS, cmp_key_desc);
+        size_t j = 0;
+        for (; j < ks.n && (!more || get_be64(ks.keys[j]) > bound); j++) {
+            int d = deliver(q, ks.keys[j]);
+            if (d != 0) {
+                rc = d < 0 ? d : 0;
+                goto out;
+            }
+        }
+        if (j < ks.n) /* keys stays NULL until the first hit */
+            memmove(ks.keys, ks.keys + j, (ks.n - j) * QLOG_KEY_TS);
+        ks.n -= j;
+        if (!more)
+            break;
+    }
+out:
+    if (c)
+        mdb_cursor_close(c);
+    free(segs);
+    free(ks.keys);
+    free(rk.keys);
+    return rc;
+}
+
 enum plan {
     PLAN_CLIENT,
     PLAN_NAME,
@@ -1447,11 +2261,11 @@ long qlog_query(struct qlog_store *s, const struct qlog_filter *f, qlog_query_cb
         return qlog_errno(rc);
     switch (choose_plan(f)) {
     case PLAN_CLIENT:
-        rc = scan_desc(&q, s->by_client, f->client, 16);
+        rc = seg_query(&q, s->by_client, f->client, 16, false);
         break;
     case PLAN_NAME:
         n = rname(f->name, f->name_len, true, pfx);
-        rc = scan_desc(&q, s->by_name, pfx, (size_t)n);
+        rc = seg_query(&q, s->by_name, pfx, (size_t)n, false);
         break;
     case PLAN_VERDICT_CAT:
         pfx[0] = QLOG_BLOCKED;
@@ -1470,9 +2284,7 @@ long qlog_query(struct qlog_store *s, const struct qlog_filter *f, qlog_query_cb
         break;
     case PLAN_SUFFIX: /* the name itself and every name below it */
         n = rname(f->name, f->name_len, false, pfx);
-        rc = collect(&q, s->by_name, pfx, (size_t)n, &ks);
-        if (rc == 0)
-            rc = deliver_sorted(&q, &ks);
+        rc = seg_query(&q, s->by_name, pfx, (size_t)n, true);
         break;
     case PLAN_BLOCKED:
         pfx[0] = QLOG_BLOCKED;
@@ -1484,7 +2296,7 @@ long qlog_query(struct qlog_store *s, const struct qlog_filter *f, qlog_query_cb
         rc = -E2BIG;
         break;
     }
-    if (rc == -E2BIG) /* too many to sort: every filter still applies */
+    if (rc == -E2BIG && q.delivered == 0) /* too many to sort: every filter still applies */
         rc = scan_desc(&q, s->log, pfx, 0);
     free(ks.keys);
     mdb_txn_abort(q.txn);

@@ -31,7 +31,7 @@
 #define QLOG_NAME_MAX 255        /* wire-format name, lower case */
 #define QLOG_COMMIT_MS 250       /* the longest a record waits before a commit */
 #define QLOG_BATCH_MAX 8192      /* records per write transaction at most */
-#define QLOG_RING_DEFAULT 16384  /* slots per worker ring (344 bytes each) */
+#define QLOG_RING_DEFAULT 65536  /* slots per worker ring (344 bytes each): 22 MB, 0.4 s at 150k/s */
 #define QLOG_FILE_MODE 0640      /* data.mdb and lock.mdb */
 #define QLOG_PURGE_INTERVAL 3600 /* seconds between background purges */
 

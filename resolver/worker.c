@@ -20,6 +20,7 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "geo.h"
 #include "grants.h"
 #include "log.h"
 #include "outbound.h"
@@ -123,6 +124,7 @@ struct worker {
     struct policy_clock clock; /* local time for schedules, refreshed each second */
     struct qlog_ring *ring;    /* query log hand-off, or NULL when not logging */
     struct grant_set *grants;  /* this worker's snapshot of the grants in force, or NULL */
+    struct geo_reader *geo;    /* this worker's view of the geo databases, or NULL */
     uint64_t grants_gen;       /* the store generation it was taken at */
     uint64_t flag_mask;        /* safeguarding categories (log.safeguarding-categories) */
     struct memo_entry *memo;
@@ -134,6 +136,8 @@ struct worker {
 static void request_run(struct request *r);
 static size_t check_chain(struct worker *w, const struct wire_query *q, const struct policy *pol,
                           uint8_t *msg, size_t len, size_t cap, size_t limit, struct note *n);
+static size_t check_geo(struct worker *w, const struct geo_ruleset *rs, const struct wire_query *q,
+                        struct note *n, uint8_t *msg, size_t len, size_t cap, size_t limit);
 static size_t resolve(struct worker *w, const struct wire_query *q, const struct client *c,
                       const uint8_t *name, size_t name_len, const struct policy *pol,
                       const struct policy_verdict *rewrite, const struct note *n, uint8_t *out,
@@ -401,6 +405,9 @@ static void request_deliver(struct request *r, const struct iter_result *res, bo
         /* The chain is checked for each client: each has its own policy. */
         if (len && wt->policy && !wt->rewrite)
             out = check_chain(w, &wt->q, wt->policy, w->scratch, len, cap, limit, &wt->note);
+        if (len && !out && wt->policy && !wt->rewrite)
+            out = check_geo(w, wt->policy_env->geo_rules, &wt->q, &wt->note, w->scratch, len, cap,
+                            limit);
         if (len && !out)
             out = wire_finish_answer(&wt->q, w->scratch, len, cap, limit, edns, ede, ede_text);
         if (out == 0)
@@ -786,6 +793,30 @@ static size_t check_chain(struct worker *w, const struct wire_query *q, const st
     return answer_blocked(w, q, pol, &cc.v, cc.name, cc.len, msg, cap, limit, n);
 }
 
+/* An answer whose addresses lie in a network the asking segment's policy
+ * blocks (an ASN, a country or a range: geo.h) is replaced by that policy's
+ * block answer.  A policy with no network rules costs one branch; a cached
+ * answer is checked for the segment asking, not the one that filled it. */
+static size_t check_geo(struct worker *w, const struct geo_ruleset *rs, const struct wire_query *q,
+                        struct note *n, uint8_t *msg, size_t len, size_t cap, size_t limit)
+{
+    const struct geo_rules *gr = geo_rules_of_segment(rs, (int)n->segment - 1);
+    struct geo_match m;
+
+    if (!gr || !w->geo || !geo_check_answer(w->geo, gr, msg, len, &m))
+        return 0;
+    const struct config_policy *cp = geo_rules_config(gr);
+    geo_match_text(&m, cp->name, w->ede_text, sizeof w->ede_text);
+    size_t out = synth_block(q, &cp->action, cp->block_ttl, msg, cap);
+    count(&w->stats.blocked);
+    count(&w->stats.answered);
+    n->verdict = QLOG_BLOCKED;
+    return out ? wire_finish_answer(q, msg, out, cap, limit,
+                                    (uint16_t)w->env->cfg->edns_buffer_size, WIRE_EDE_BLOCKED,
+                                    w->ede_text)
+               : 0;
+}
+
 /* The safe-search rewrite: the CNAME, then the target's answer from the
  * cache, or a resolution of the target that this client waits for. */
 static size_t answer_rewrite(struct worker *w, const struct wire_query *q, const struct client *c,
@@ -941,6 +972,8 @@ static size_t answer_query(struct worker *w, const uint8_t *pkt, size_t len, con
         if (hit.prefetch_due && cfg->prefetch)
             prefetch(w, q);
         size_t blocked = pol ? check_chain(w, q, pol, out, (size_t)got, cap, limit, n) : 0;
+        if (!blocked && pol)
+            blocked = check_geo(w, w->env->geo_rules, q, n, out, (size_t)got, cap, limit);
         if (blocked)
             return blocked;
         count(&w->stats.answered);
@@ -1037,6 +1070,7 @@ static void tick_cb(uv_timer_t *t)
     struct worker *w = t->data;
     atomic_fetch_add_explicit(&w->heartbeat, 1, memory_order_relaxed);
     grants_refresh(w); /* a new or revoked grant is seen within a second */
+    geo_reader_refresh(w->geo);
 }
 
 uint64_t worker_heartbeat(const struct worker *w)
@@ -1068,6 +1102,7 @@ struct worker *worker_new(struct daemon *d, unsigned id)
     uv_timer_start(&w->tick, tick_cb, 1000, 1000);
     w->env = daemon_env_get(d);
     w->flag_mask = safeguarding_mask(w->env);
+    w->geo = d->geo ? geo_reader_new(d->geo) : NULL;
     grants_refresh(w);
     if (d->qlog && !(w->ring = qlog_ring_new(d->qlog, 0)))
         log_warning("worker %u: no memory for a query log ring: its queries go unlogged", id);
@@ -1148,6 +1183,7 @@ void worker_join_free(struct worker *w)
     daemon_env_unref(w->env);
     free_clients(w);
     grant_set_free(w->grants);
+    geo_reader_free(w->geo);
     free(w->memo);
     free(w);
 }

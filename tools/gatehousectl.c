@@ -13,8 +13,10 @@
 #include "ctl_admin.h"
 #include "ctl_blocklists.h"
 #include "ctl_check.h"
+#include "ctl_geo.h"
 #include "ctl_grants.h"
 #include "ctl_logs.h"
+#include "ctl_users.h"
 
 #define CTL_DEFAULT_CONFIG "/etc/gatehouse/gatehouse.yaml"
 
@@ -30,6 +32,7 @@ static const struct ctl_command commands[] = {
     {"blocklists", ctl_blocklists, "compile, update, look up and inspect the category index"},
     {"check", ctl_check, "explain what the policy does with a name, and why"},
     {"flush", ctl_flush, "remove a name (or a subtree) from the running daemon's cache"},
+    {"geo", ctl_geo, "what the geo databases say about addresses (ASN, owner, country)"},
     {"grant", ctl_grant, "grant guest access or a dispensation, for a time, in writing"},
     {"grants", ctl_grants, "list live (--all: past) grants; purge old ones; the grants audit"},
     {"logs", ctl_logs, "search the query log; export, erase or purge it"},
@@ -38,6 +41,7 @@ static const struct ctl_command commands[] = {
     {"revoke", ctl_revoke, "end a grant early, with who and why"},
     {"status", ctl_status, "is the daemon running; its counters, cache, log and index"},
     {"top", ctl_top, "the most frequent names, blocked names, clients or categories"},
+    {"users", ctl_users, "accounts of the admin web pages: add, list, remove, passwd"},
     {NULL, NULL, NULL},
 };
 

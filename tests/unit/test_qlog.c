@@ -468,11 +468,127 @@ static void test_kill9(void)
     qlog_parse_addr("fd00::1", f.client, &fam);
     long b = run(s, &f, &c);
     CHECK_EQ(a + b, n);
+    /* a writer start indexes what the killed one left in "recent": the
+     * same answers, nothing twice */
+    CHECK_EQ(qlog_writer_start(s, 0, 0), 0);
+    qlog_writer_stop(s);
+    qlog_parse_addr("10.6.0.1", f.client, &fam);
+    CHECK_EQ(run(s, &f, &c), a);
+    CHECK(newest_first(&c));
+    qlog_parse_addr("fd00::1", f.client, &fam);
+    CHECK_EQ(run(s, &f, &c), b);
+    f = (struct qlog_filter){0};
+    bool sfx;
+    CHECK_EQ(qlog_parse_name("kill.test", f.name, &f.name_len, &sfx), 0);
+    CHECK_EQ(run(s, &f, &c), n);
     /* and it takes new records */
     struct qlog_record rec;
     mkrec(&rec, T0 - 1, "10.6.0.2", "after.test", 0, 0);
     CHECK_EQ(qlog_write(s, &rec, 1), 0);
     CHECK_EQ(qlog_count(s), n + 1);
+    qlog_close(s);
+}
+
+/* Index segments: records the writer committed are found through "recent"
+ * before their segment is written and through it after, once each; two
+ * segments overlapping in time come out merged newest first; a limit stops
+ * early; erase takes a client out of segments and "recent" alike. */
+static void test_segments(void)
+{
+    char d[300];
+    struct qlog_store *s;
+    struct qlog_filter f = {0};
+    struct collect c;
+    uint8_t fam;
+    bool sfx;
+    CHECK_EQ(qlog_open(newdir(d, sizeof d), 64 << 20, 0, &s), 0);
+    /* segment 1: even microseconds 0..198; segment 2: odd ones, written later */
+    struct qlog_record recs[100];
+    for (int i = 0; i < 100; i++)
+        mkrec(&recs[i], T0 + (uint64_t)i * 2, "10.9.0.1", "a.seg.test", 0, 0);
+    CHECK_EQ(qlog_write(s, recs, 100), 0);
+    for (int i = 0; i < 100; i++)
+        mkrec(&recs[i], T0 + (uint64_t)i * 2 + 1, "10.9.0.1", "b.seg.test", 0, 0);
+    CHECK_EQ(qlog_write(s, recs, 100), 0);
+    f.has_client = true;
+    qlog_parse_addr("10.9.0.1", f.client, &fam);
+    CHECK_EQ(run(s, &f, &c), 200);
+    CHECK(newest_first(&c));
+    CHECK_EQ(c.times[0], T0 + 199);
+    CHECK_EQ(c.times[199], T0);
+    f.limit = 3;
+    CHECK_EQ(run(s, &f, &c), 3);
+    CHECK_EQ(c.times[2], T0 + 197);
+    f.limit = 0;
+    f.since_us = T0 + 150;
+    f.until_us = T0 + 160;
+    CHECK_EQ(run(s, &f, &c), 10);
+    f = (struct qlog_filter){0};
+    CHECK_EQ(qlog_parse_name("*.seg.test", f.name, &f.name_len, &f.name_suffix), 0);
+    CHECK_EQ(run(s, &f, &c), 200);
+    CHECK(newest_first(&c));
+    CHECK_EQ(qlog_parse_name("b.seg.test", f.name, &f.name_len, &sfx), 0);
+    CHECK_EQ(run(s, &f, &c), 100);
+    CHECK_EQ(c.times[0], T0 + 199);
+
+    /* the writer: newer records, found while pending and after */
+    struct qlog_ring *ring = qlog_ring_new(s, 1024);
+    CHECK(ring != NULL);
+    CHECK_EQ(qlog_writer_start(s, 0, 0), 0);
+    for (int i = 0; i < 500; i++) {
+        struct qlog_record r;
+        mkrec(&r, T0 + 1000 + (uint64_t)i, i % 2 ? "10.9.0.1" : "10.9.0.2", "c.seg.test", 0, 0);
+        while (!qlog_submit(ring, &r))
+            usleep(100);
+    }
+    struct qlog_stats st;
+    for (int i = 0; i < 200; i++) { /* committed within a few QLOG_COMMIT_MS */
+        qlog_stats(s, &st);
+        if (st.written == 700) /* qlog_write counts too */
+            break;
+        usleep(10000);
+    }
+    CHECK_EQ(st.written, 700);
+    f = (struct qlog_filter){.has_client = true};
+    qlog_parse_addr("10.9.0.1", f.client, &fam);
+    CHECK_EQ(run(s, &f, &c), 450); /* 200 in segments, 250 in "recent" */
+    CHECK(newest_first(&c));
+    CHECK_EQ(c.times[0], T0 + 1499);
+    /* erase while the writer runs: its next segment leaves the erased out */
+    qlog_parse_addr("10.9.0.2", f.client, &fam);
+    CHECK_EQ(qlog_erase_client(s, f.client), 250);
+    CHECK_EQ(run(s, &f, &c), 0);
+    qlog_writer_stop(s); /* writes the pending segment */
+    CHECK_EQ(run(s, &f, &c), 0);
+    qlog_parse_addr("10.9.0.1", f.client, &fam);
+    CHECK_EQ(run(s, &f, &c), 450);
+    CHECK(newest_first(&c));
+    f = (struct qlog_filter){0};
+    CHECK_EQ(qlog_parse_name("c.seg.test", f.name, &f.name_len, &sfx), 0);
+    CHECK_EQ(run(s, &f, &c), 250);
+    /* erase across segments: nothing of 10.9.0.1 left in any index */
+    f = (struct qlog_filter){.has_client = true};
+    qlog_parse_addr("10.9.0.1", f.client, &fam);
+    CHECK_EQ(qlog_erase_client(s, f.client), 450);
+    CHECK_EQ(run(s, &f, &c), 0);
+    CHECK_EQ(qlog_count(s), 0);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_stat ms;
+    CHECK_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 12);
+    CHECK_EQ(mdb_env_open(env, d, MDB_RDONLY, 0), 0);
+    CHECK_EQ(mdb_txn_begin(env, NULL, MDB_RDONLY, &txn), 0);
+    const char *idx[] = {"by_client", "by_name", "recent"};
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(mdb_dbi_open(txn, idx[i], 0, &dbi), 0);
+        CHECK_EQ(mdb_stat(txn, dbi, &ms), 0);
+        if (i == 0)
+            CHECK_EQ(ms.ms_entries, 0); /* no trace of either client */
+    }
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
     qlog_close(s);
 }
 
@@ -655,6 +771,7 @@ int main(void)
     }
     UNIT_RUN(test_parsers);
     UNIT_RUN(test_rings_writer_filters);
+    UNIT_RUN(test_segments);
     UNIT_RUN(test_ring_full_drops);
     UNIT_RUN(test_purge_keeps_flagged);
     UNIT_RUN(test_erase_client_audited);
