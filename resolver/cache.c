@@ -4,8 +4,9 @@
  * What it does: keeps whole responses in wire form for the fast path (the
  * message table) and ldns RRsets for the iterator (the RRset table), both
  * bounded in bytes, both evicting the least recently used entry first.
- * What it does not: validate DNSSEC, decide what is worth caching, or touch
- * the network.  It trusts the caller to pass answers that belong to the
+ * What it does not: validate DNSSEC (it keeps the validator's verdict and
+ * the RRSIGs with each RRset, cache_rrset_put_sec), decide what is worth
+ * caching, or touch the network.  It trusts the caller to pass answers that belong to the
  * question; it trusts nothing about the bytes of those answers.
  *
  * Key space (both tables):
@@ -102,9 +103,11 @@ struct msg_entry {
 
 struct rrset_entry {
     struct entry e;
-    ldns_rr_list *rrs; /* owned; TTLs as stored */
+    ldns_rr_list *rrs;  /* owned; TTLs as stored */
+    ldns_rr_list *sigs; /* owned RRSIGs covering rrs, or NULL */
     time_t expiry;
     enum cache_trust trust;
+    enum cache_sec sec;
     uint8_t key[];
 };
 
@@ -241,8 +244,10 @@ static const uint8_t *entry_key(const struct entry *e)
 
 static void entry_free(enum table_kind kind, struct entry *e)
 {
-    if (kind == TABLE_RRSET)
+    if (kind == TABLE_RRSET) {
         ldns_rr_list_deep_free(((struct rrset_entry *)e)->rrs);
+        ldns_rr_list_deep_free(((struct rrset_entry *)e)->sigs);
+    }
     free(e);
 }
 
@@ -971,6 +976,12 @@ static int rrset_check(const ldns_rr_list *rrset, uint32_t *ttl)
 
 int cache_rrset_put(struct cache *c, const ldns_rr_list *rrset, enum cache_trust trust, time_t now)
 {
+    return cache_rrset_put_sec(c, rrset, NULL, trust, CACHE_SEC_UNCHECKED, now);
+}
+
+int cache_rrset_put_sec(struct cache *c, const ldns_rr_list *rrset, const ldns_rr_list *sigs,
+                        enum cache_trust trust, enum cache_sec sec, time_t now)
+{
     uint8_t key[KEY_MAX];
     uint32_t ttl;
     if (rrset_check(rrset, &ttl) < 0)
@@ -993,11 +1004,23 @@ int cache_rrset_put(struct cache *c, const ldns_rr_list *rrset, enum cache_trust
     }
     for (size_t i = 0; i < ldns_rr_list_rr_count(r->rrs); i++)
         ldns_rr_set_ttl(ldns_rr_list_rr(r->rrs, i), ttl);
+    if (sigs && ldns_rr_list_rr_count(sigs) > 0) {
+        r->sigs = ldns_rr_list_clone(sigs);
+        if (!r->sigs) {
+            ldns_rr_list_deep_free(r->rrs);
+            free(r);
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < ldns_rr_list_rr_count(r->sigs); i++)
+            ldns_rr_set_ttl(ldns_rr_list_rr(r->sigs, i), ttl);
+    }
+    r->sec = sec;
     memcpy(r->key, key, klen);
     r->e.key_off = (uint8_t)offsetof(struct rrset_entry, key);
     r->e.key_len = (uint16_t)klen;
     r->e.hash = key_hash(c, key, klen);
-    size_t bytes = sizeof(*r) + klen + sizeof(struct entry *) + rrset_bytes(r->rrs);
+    size_t bytes = sizeof(*r) + klen + sizeof(struct entry *) + rrset_bytes(r->rrs) +
+                   (r->sigs ? rrset_bytes(r->sigs) : 0);
     r->e.bytes = bytes > UINT32_MAX ? UINT32_MAX : (uint32_t)bytes;
     r->expiry = now + (time_t)ttl;
     r->trust = trust;
@@ -1011,6 +1034,9 @@ int cache_rrset_put(struct cache *c, const ldns_rr_list *rrset, enum cache_trust
         ret = -ENOMEM;
     } else if (old && now < old->expiry && old->trust > trust) {
         /* RFC 2181 section 5.4.1: keep the better data while it lasts. */
+    } else if (old && now < old->expiry && old->trust == trust && old->sec != CACHE_SEC_UNCHECKED &&
+               sec == CACHE_SEC_UNCHECKED) {
+        /* RFC 4035 section 4.5: validated data outranks the same unchecked. */
     } else {
         shard_insert(s, &r->e, old ? &old->e : NULL, &dead);
         r = NULL;
@@ -1025,6 +1051,15 @@ int cache_rrset_put(struct cache *c, const ldns_rr_list *rrset, enum cache_trust
 ldns_rr_list *cache_rrset_get(struct cache *c, const ldns_rdf *owner, ldns_rr_type type, time_t now,
                               enum cache_trust *trust)
 {
+    return cache_rrset_get_sec(c, owner, type, now, trust, NULL, NULL);
+}
+
+ldns_rr_list *cache_rrset_get_sec(struct cache *c, const ldns_rdf *owner, ldns_rr_type type,
+                                  time_t now, enum cache_trust *trust, enum cache_sec *sec,
+                                  ldns_rr_list **sigs)
+{
+    if (sigs)
+        *sigs = NULL;
     uint8_t key[KEY_MAX];
     size_t klen = rrset_key(key, owner, (uint16_t)type, LDNS_RR_CLASS_IN);
     if (klen == 0)
@@ -1052,6 +1087,13 @@ ldns_rr_list *cache_rrset_get(struct cache *c, const ldns_rdf *owner, ldns_rr_ty
             left = stored_ttl;
         for (size_t i = 0; copy && i < ldns_rr_list_rr_count(copy); i++)
             ldns_rr_set_ttl(ldns_rr_list_rr(copy, i), (uint32_t)left);
+        if (sec)
+            *sec = r->sec;
+        if (sigs && r->sigs && copy) {
+            *sigs = ldns_rr_list_clone(r->sigs);
+            for (size_t i = 0; *sigs && i < ldns_rr_list_rr_count(*sigs); i++)
+                ldns_rr_set_ttl(ldns_rr_list_rr(*sigs, i), (uint32_t)left);
+        }
     }
     pthread_mutex_unlock(&s->lock);
     graveyard_free(TABLE_RRSET, dead);

@@ -93,11 +93,33 @@ enum cache_trust {
  * The list is copied; the caller keeps it.  0, -EINVAL or -ENOMEM. */
 int cache_rrset_put(struct cache *c, const ldns_rr_list *rrset, enum cache_trust trust, time_t now);
 
+/* DNSSEC status of a cached RRset (RFC 4035 section 4.3), set only by the
+ * validator (iterator.c).  Same values as enum val_status (validator.h). */
+enum cache_sec {
+    CACHE_SEC_UNCHECKED = 0, /* not validated (validation off, CD, or not yet) */
+    CACHE_SEC_INSECURE = 1,  /* validated: provably unsigned, or under an NTA */
+    CACHE_SEC_SECURE = 2,    /* validated: signatures verified from a trust anchor */
+};
+
+/* cache_rrset_put with the RRSIGs covering the set (sigs may be NULL;
+ * copied) and its status.  RFC 4035 section 4.5: an unexpired validated
+ * entry is not replaced by an unchecked one of the same or lower trust.
+ * 0, -EINVAL or -ENOMEM. */
+int cache_rrset_put_sec(struct cache *c, const ldns_rr_list *rrset, const ldns_rr_list *sigs,
+                        enum cache_trust trust, enum cache_sec sec, time_t now);
+
 /* Returns a deep copy of the unexpired RRset with TTLs counted down (caller
  * frees with ldns_rr_list_deep_free), or NULL.  *trust (if not NULL) gets its
  * rank.  owner is an ldns dname (any case). */
 ldns_rr_list *cache_rrset_get(struct cache *c, const ldns_rdf *owner, ldns_rr_type type, time_t now,
                               enum cache_trust *trust);
+
+/* cache_rrset_get that also reports the status (*sec, if not NULL) and
+ * returns the stored RRSIGs in *sigs (if not NULL: a deep copy with TTLs
+ * counted down, or NULL when none; caller frees). */
+ldns_rr_list *cache_rrset_get_sec(struct cache *c, const ldns_rdf *owner, ldns_rr_type type,
+                                  time_t now, enum cache_trust *trust, enum cache_sec *sec,
+                                  ldns_rr_list **sigs);
 
 /* --- Maintenance ------------------------------------------------------------*/
 

@@ -21,8 +21,20 @@
  * the query with SERVFAIL and an EDE naming the limit), ITER_MAX_TIMEOUTS
  * timeouts, ITER_MAX_TRANSITIONS state changes per iter_step.
  *
- * Not here: sockets, timers, the overall deadline (worker.c does those),
- * DNSSEC.  The message cache is read only for CNAME targets and sub-goals
+ * DNSSEC (dnssec.enabled): upstream queries carry DO; RRSIGs, NSEC/NSEC3
+ * and DS are kept through the scrub; goal 0 collects the RRSIGs of every
+ * RRset it takes and the denial records of the responses, and once done
+ * enters GS_VALIDATE: for each RRset (and the denial), the keys of its
+ * signer are established by walking from the closest trust anchor down one
+ * label at a time (DS at each name, proven absent or present, then DNSKEY;
+ * RFC 4035 section 5), using sub-goals marked vfetch whose outcome lands in
+ * q->fetch.  Verdicts of the walk are kept per query (the keyring) and in
+ * the RRset cache (DNSKEY and DS sets with CACHE_SEC_SECURE); validated
+ * answer RRsets are re-cached with their status and RRSIGs.  The checks
+ * themselves are validator.c's.
+ *
+ * Not here: sockets, timers, the overall deadline (worker.c does those).
+ * The message cache is read only for CNAME targets and sub-goals
  * in practice: the worker looks up the client's question before it calls
  * iter_new.
  */
@@ -35,6 +47,8 @@
 #include <string.h>
 
 #include "iterator.h"
+#include "trust.h"
+#include "validator.h"
 
 #define ITER_MAX_DEPTH 6          /* goal 0 + 5 nested glueless look-ups */
 #define ITER_MAX_ADDRS 32         /* server addresses per zone cut */
@@ -48,6 +62,10 @@
 #define ITER_EDE_NONE 0xffff
 #define ITER_EDE_OTHER 0              /* RFC 8914 section 4.1 */
 #define ITER_EDE_NO_REACHABLE_AUTH 22 /* RFC 8914 section 4.23 */
+#define ITER_MAX_VRECS 24             /* RRsets validated per answer */
+#define ITER_MAX_KEYRING 32           /* zone verdicts per query */
+#define ITER_MAX_VFETCH 32            /* DS/DNSKEY look-ups per query */
+#define ITER_MAX_AUTH 64              /* denial records kept per goal */
 
 enum goal_state {
     /* RFC 1034 5.3.3 step 1: "See if the answer is in local information"
@@ -71,6 +89,39 @@ enum goal_state {
     GS_SUBGOAL,
     /* Step 4 reached an end: an answer, NXDOMAIN/NODATA, or failure. */
     GS_DONE,
+    /* Goal 0 only, with validation on: RFC 4035 section 5, the chain of
+     * trust for each RRset and the denial, fetching DS/DNSKEY with
+     * sub-goals (back here when each is popped). */
+    GS_VALIDATE,
+};
+
+/* An RRset goal 0 took, to validate: which zone's server gave it (the key
+ * to an unsigned answer's zone), and a status already known (cache). */
+struct vrec {
+    ldns_rdf *owner;
+    uint16_t type;
+    ldns_rdf *zone;
+    uint8_t sec; /* enum val_status */
+};
+
+/* A zone verdict of the chain-of-trust walk: at name, the status, and when
+ * secure the trusted DNSKEY set of kzone (the zone name is on and below). */
+struct keyring {
+    ldns_rdf *name, *kzone;
+    ldns_rr_list *keys;
+    uint8_t st; /* enum val_status */
+    uint16_t ede;
+    char why[80];
+};
+
+/* The outcome of the last vfetch sub-goal. */
+struct vfetched {
+    bool valid;
+    ldns_rdf *name;
+    uint16_t type;
+    uint8_t rcode;
+    ldns_rr_list *rrs, *sigs, *auth;
+    ldns_rdf *zone;
 };
 
 struct iter_addr {
@@ -114,6 +165,15 @@ struct iter_goal {
     bool final_found;    /* the chain ends in the RRset asked for */
     ldns_rr_list *chain; /* CNAME/DNAME chain + final RRset (owned) */
     ldns_rr_list *soa;   /* SOA for NXDOMAIN/NODATA (owned) */
+
+    /* DNSSEC (owned; empty unless q->dnssec). */
+    bool vfetch;        /* a DS/DNSKEY look-up for the validator */
+    ldns_rr_list *sigs; /* RRSIGs of the RRsets taken */
+    ldns_rr_list *auth; /* NSEC, NSEC3 and RRSIGs from the authority sections */
+    struct vrec vrecs[ITER_MAX_VRECS];
+    size_t nvrecs;
+    bool vrec_overflow;
+    ldns_rdf *neg_zone, *neg_name; /* where the negative answer came from, about what */
 };
 
 struct iter_query {
@@ -136,12 +196,25 @@ struct iter_query {
     struct iter_result res;
     uint8_t *wire;
     char ede_buf[96];
+
+    /* DNSSEC: dnssec = validation configured (DO upstream); validate =
+     * and the client did not set CD. */
+    bool dnssec, validate;
+    struct keyring kr[ITER_MAX_KEYRING];
+    size_t nkr;
+    struct vfetched fetch;
+    unsigned nfetch;
+    size_t vi;       /* next vrec to validate */
+    uint8_t vstatus; /* enum val_status so far */
 };
 
 /* What one response contained after scrubbing: borrowed RRs of the packet. */
 struct scrubbed {
     ldns_rr_list *an, *ns, *ar;
 };
+
+static void goal_note_rrset(struct iter_query *q, struct iter_goal *g, const ldns_rr *first,
+                            const ldns_rr_list *section, uint8_t sec);
 
 enum chain_result {
     CHAIN_NONE,    /* nothing about SNAME in the answer */
@@ -387,6 +460,14 @@ static void goal_free(struct iter_goal *g)
     ldns_rdf_deep_free(g->asked);
     ldns_rr_list_deep_free(g->chain);
     ldns_rr_list_deep_free(g->soa);
+    ldns_rr_list_deep_free(g->sigs);
+    ldns_rr_list_deep_free(g->auth);
+    for (size_t i = 0; i < g->nvrecs; i++) {
+        ldns_rdf_deep_free(g->vrecs[i].owner);
+        ldns_rdf_deep_free(g->vrecs[i].zone);
+    }
+    ldns_rdf_deep_free(g->neg_zone);
+    ldns_rdf_deep_free(g->neg_name);
     free(g);
 }
 
@@ -399,12 +480,14 @@ static struct iter_goal *goal_new(const ldns_rdf *name, uint16_t qtype, uint16_t
     g->sname = name_copy(name);
     g->chain = ldns_rr_list_new();
     g->soa = ldns_rr_list_new();
+    g->sigs = ldns_rr_list_new();
+    g->auth = ldns_rr_list_new();
     g->qtype = qtype;
     g->qclass = qclass;
     g->st = GS_INIT;
     g->force = -1;
     g->port = 53;
-    if (!g->qname0 || !g->sname || !g->chain || !g->soa) {
+    if (!g->qname0 || !g->sname || !g->chain || !g->soa || !g->sigs || !g->auth) {
         goal_free(g);
         return NULL;
     }
@@ -456,7 +539,7 @@ static int list_push_copy(ldns_rr_list *list, const ldns_rr *rr)
  * the lower-case question, answer = chain, authority = soa.  The caller
  * frees *wire with free(). */
 static int build_wire(const ldns_rdf *qname, uint16_t qtype, uint16_t qclass, uint8_t rcode,
-                      const ldns_rr_list *chain, const ldns_rr_list *soa, uint8_t **wire,
+                      const ldns_rr_list *chain, const ldns_rr_list *soa, bool ad, uint8_t **wire,
                       size_t *len)
 {
     int rc = -ENOMEM;
@@ -469,6 +552,7 @@ static int build_wire(const ldns_rdf *qname, uint16_t qtype, uint16_t qclass, ui
     ldns_pkt_set_ra(p, true);
     ldns_pkt_set_opcode(p, LDNS_PACKET_QUERY);
     ldns_pkt_set_rcode(p, rcode);
+    ldns_pkt_set_ad(p, ad); /* RFC 4035 3.2.3; the worker keeps it only for DO/AD clients */
     ldns_rr_set_owner(question, name_copy(qname));
     ldns_rr_set_type(question, qtype);
     ldns_rr_set_class(question, qclass);
@@ -505,7 +589,7 @@ static void iter_set_servfail(struct iter_query *q, bool upstream_failed, uint16
     free(q->wire);
     q->wire = NULL;
     memset(&q->res, 0, sizeof(q->res));
-    if (qn && build_wire(qn, q->qtype, q->qclass, LDNS_RCODE_SERVFAIL, NULL, NULL, &q->wire,
+    if (qn && build_wire(qn, q->qtype, q->qclass, LDNS_RCODE_SERVFAIL, NULL, NULL, false, &q->wire,
                          &q->res.len) < 0)
         q->wire = NULL;
     ldns_rdf_deep_free(qn);
@@ -543,8 +627,9 @@ static void iter_finish(struct iter_query *q)
     ldns_rdf *qn = ldns_dname_new_frm_data((uint16_t)q->qname_len, q->qname);
     size_t len = 0;
     bool negative = !g->final_found;
+    bool secure = q->validate && q->vstatus == VAL_SECURE;
     int rc = qn ? build_wire(qn, q->qtype, q->qclass, g->rcode, g->chain, negative ? g->soa : NULL,
-                             &q->wire, &len)
+                             secure, &q->wire, &len)
                 : -ENOMEM;
     ldns_rdf_deep_free(qn);
     if (rc < 0) {
@@ -559,6 +644,10 @@ static void iter_finish(struct iter_query *q)
     /* Negative answers need their SOA for the negative TTL (RFC 2308 5). */
     q->res.cacheable = (g->rcode == LDNS_RCODE_NOERROR || g->rcode == LDNS_RCODE_NXDOMAIN) &&
                        (!negative || ldns_rr_list_rr_count(g->soa) > 0);
+    /* CD answers are unchecked: the message cache holds checked ones only. */
+    if (q->dnssec && !q->validate)
+        q->res.cacheable = false;
+    q->res.secure = secure;
     q->finished = true;
 }
 
@@ -768,12 +857,48 @@ static bool goal_step_alias(struct iter_query *q, struct iter_goal *g, const ldn
     return true;
 }
 
+/* Whether this goal's answer is validated: goal 0, unless CD. */
+static bool goal_validates(const struct iter_query *q, const struct iter_goal *g)
+{
+    return q->validate && g == q->goals[0];
+}
+
+/* For a validating goal: only RRsets the validator has judged (secure or
+ * insecure) may answer from the cache; their RRSIGs come along. */
+static ldns_rr_list *cache_get_validated(struct iter_query *q, struct iter_goal *g,
+                                         const ldns_rdf *name, ldns_rr_type type, time_t now)
+{
+    enum cache_trust trust = CACHE_TRUST_GLUE;
+    enum cache_sec sec = CACHE_SEC_UNCHECKED;
+    ldns_rr_list *sigs = NULL;
+    ldns_rr_list *l = cache_rrset_get_sec(q->env->cache, name, type, now, &trust, &sec, &sigs);
+    if (l && (trust < CACHE_TRUST_ANSWER || sec == CACHE_SEC_UNCHECKED)) {
+        ldns_rr_list_deep_free(l);
+        l = NULL;
+    }
+    if (l)
+        goal_note_rrset(q, g, ldns_rr_list_rr(l, 0), sigs, (uint8_t)sec);
+    ldns_rr_list_deep_free(sigs);
+    return l;
+}
+
+static ldns_rr_list *goal_cache_get(struct iter_query *q, struct iter_goal *g, const ldns_rdf *name,
+                                    ldns_rr_type type, time_t now)
+{
+    return goal_validates(q, g) ? cache_get_validated(q, g, name, type, now)
+                                : cache_get_answer(q, name, type, now);
+}
+
 /* RFC 1034 5.3.3 step 1, bounded by max-cname-chain.  1 goal done, 0 not in
- * cache, -1 aborted. */
+ * cache, -1 aborted.  A validator's DS/DNSKEY look-up never starts here
+ * (the validator reads the cache itself), and a validating goal never
+ * takes a cached message (it carries no RRSIGs or status). */
 static int goal_from_cache(struct iter_query *q, struct iter_goal *g, time_t now)
 {
+    if (g->vfetch)
+        return 0;
     for (;;) {
-        ldns_rr_list *l = cache_get_answer(q, g->sname, g->qtype, now);
+        ldns_rr_list *l = goal_cache_get(q, g, g->sname, g->qtype, now);
         if (l) {
             goal_append_list(g, l);
             ldns_rr_list_deep_free(l);
@@ -782,7 +907,7 @@ static int goal_from_cache(struct iter_query *q, struct iter_goal *g, time_t now
             return 1;
         }
         if (g->qtype != LDNS_RR_TYPE_CNAME &&
-            (l = cache_get_answer(q, g->sname, LDNS_RR_TYPE_CNAME, now))) {
+            (l = goal_cache_get(q, g, g->sname, LDNS_RR_TYPE_CNAME, now))) {
             const ldns_rdf *t = rr_target(ldns_rr_list_rr(l, 0));
             bool ok = t != NULL;
             if (ok) {
@@ -794,7 +919,7 @@ static int goal_from_cache(struct iter_query *q, struct iter_goal *g, time_t now
                 return q->finished ? -1 : 0;
             continue;
         }
-        return goal_from_msg_cache(q, g, now);
+        return goal_validates(q, g) ? 0 : goal_from_msg_cache(q, g, now);
     }
 }
 
@@ -962,7 +1087,14 @@ static int goal_build_query(struct iter_query *q, struct iter_goal *g, int idx,
     send->id = (uint16_t)(arc4random() & 0xffff);
     ldns_pkt_set_id(p, send->id);
     ldns_pkt_set_rd(p, g->forward);                /* RD=0 when iterating; forwarders recurse */
-    ldns_pkt_set_edns_udp_size(p, ITER_EDNS_SIZE); /* RFC 6891; no DO yet */
+    ldns_pkt_set_edns_udp_size(p, ITER_EDNS_SIZE); /* RFC 6891 */
+    if (q->dnssec) {
+        /* RFC 4035 3.2.1 asks for the DNSSEC records; a forwarder is told
+         * CD (RFC 4035 3.2.2) so that it hands over what it would reject
+         * and we judge for ourselves. */
+        ldns_pkt_set_edns_do(p, true);
+        ldns_pkt_set_cd(p, g->forward);
+    }
     ldns_status s = ldns_pkt2wire(&wire, p, &len);
     ldns_pkt_free(p);
     if (s != LDNS_STATUS_OK || len > sizeof(send->pkt)) {
@@ -1060,13 +1192,16 @@ static void scrub_free(struct scrubbed *s)
     ldns_rr_list_free(s->ar);
 }
 
-static bool scrub_keep(const struct iter_goal *g, const ldns_rr *rr, ldns_pkt_section sec)
+static bool scrub_keep(const struct iter_query *q, const struct iter_goal *g, const ldns_rr *rr,
+                       ldns_pkt_section sec)
 {
     ldns_rr_type t = ldns_rr_get_type(rr);
     if (ldns_rr_get_class(rr) != g->qclass || !name_at_or_below(ldns_rr_owner(rr), g->zone))
         return false;
     if (sec == LDNS_SECTION_AUTHORITY)
-        return t == LDNS_RR_TYPE_NS || t == LDNS_RR_TYPE_SOA;
+        return t == LDNS_RR_TYPE_NS || t == LDNS_RR_TYPE_SOA ||
+               (q->dnssec && (t == LDNS_RR_TYPE_DS || t == LDNS_RR_TYPE_NSEC ||
+                              t == LDNS_RR_TYPE_NSEC3 || t == LDNS_RR_TYPE_RRSIG));
     if (sec == LDNS_SECTION_ADDITIONAL)
         return t == LDNS_RR_TYPE_A || t == LDNS_RR_TYPE_AAAA;
     return true;
@@ -1090,7 +1225,7 @@ static int resp_scrub(struct iter_query *q, const struct iter_goal *g, const ldn
     for (size_t k = 0; k < 3; k++) {
         for (size_t i = 0; i < ldns_rr_list_rr_count(in[k]); i++) {
             ldns_rr *rr = ldns_rr_list_rr(in[k], i);
-            if (!scrub_keep(g, rr, secs[k]))
+            if (!scrub_keep(q, g, rr, secs[k]))
                 q->scrubbed++;
             else if (!ldns_rr_list_push_rr(out[k], rr))
                 return -ENOMEM;
@@ -1127,19 +1262,59 @@ static ldns_rr *dname_find(const ldns_rr_list *list, const ldns_rdf *name)
     return NULL;
 }
 
-/* Appends the RRset to the chain and caches it. */
+/* With DNSSEC: remembers an RRset taken into the chain for validation
+ * (sec: a status already known), and keeps the RRSIGs of section that
+ * cover it.  A chain too long to track fails validation, never passes. */
+static void goal_note_rrset(struct iter_query *q, struct iter_goal *g, const ldns_rr *first,
+                            const ldns_rr_list *section, uint8_t sec)
+{
+    if (!q->dnssec)
+        return;
+    const ldns_rdf *owner = ldns_rr_owner(first);
+    uint16_t type = (uint16_t)ldns_rr_get_type(first);
+    ldns_rr_list *sigs = val_sigs_for(section, owner, type);
+    for (size_t i = 0; sigs && i < ldns_rr_list_rr_count(sigs); i++)
+        list_push_copy(g->sigs, ldns_rr_list_rr(sigs, i));
+    ldns_rr_list_free(sigs);
+    if (g->nvrecs >= ITER_MAX_VRECS) {
+        g->vrec_overflow = true;
+        return;
+    }
+    struct vrec *v = &g->vrecs[g->nvrecs];
+    v->owner = name_copy(owner);
+    v->zone = g->zone ? name_copy(g->zone) : NULL;
+    v->type = type;
+    v->sec = sec;
+    if (!v->owner) {
+        ldns_rdf_deep_free(v->zone);
+        g->vrec_overflow = true;
+        return;
+    }
+    g->nvrecs++;
+}
+
+/* Appends the RRset to the chain and caches it (with its RRSIGs from an,
+ * unchecked: the validator upgrades it). */
 static void chain_take(struct iter_query *q, struct iter_goal *g, ldns_rr_list *set,
-                       enum cache_trust trust, time_t now)
+                       const ldns_rr_list *an, enum cache_trust trust, time_t now)
 {
     goal_append_list(g, set);
-    cache_rrsets(q, set, trust, NULL, now);
+    if (q->dnssec) {
+        const ldns_rr *first = ldns_rr_list_rr(set, 0);
+        ldns_rr_list *sigs = val_sigs_for(an, ldns_rr_owner(first), ldns_rr_get_type(first));
+        cache_rrset_put_sec(q->env->cache, set, sigs, trust, CACHE_SEC_UNCHECKED, now);
+        ldns_rr_list_free(sigs);
+        goal_note_rrset(q, g, first, an, VAL_UNCHECKED);
+    } else {
+        cache_rrsets(q, set, trust, NULL, now);
+    }
     ldns_rr_list_free(set);
 }
 
 /* RFC 6672 section 3.1: a DNAME step.  The DNAME and the synthesised CNAME
  * (TTL of the DNAME) join the chain; only the DNAME is cached. */
 static bool chain_dname(struct iter_query *q, struct iter_goal *g, ldns_rr *dname,
-                        enum cache_trust trust, time_t now)
+                        const ldns_rr_list *an, enum cache_trust trust, time_t now)
 {
     ldns_rdf *target = name_dname_subst(g->sname, ldns_rr_owner(dname), rr_target(dname));
     ldns_rr *cname = ldns_rr_new();
@@ -1155,6 +1330,8 @@ static bool chain_dname(struct iter_query *q, struct iter_goal *g, ldns_rr *dnam
     }
     if (ok) {
         cache_rrsets(q, set, trust, NULL, now);
+        /* Only the DNAME is signed; the CNAME is ours (RFC 6672 5.3.1). */
+        goal_note_rrset(q, g, dname, an, VAL_UNCHECKED);
         list_push_copy(g->chain, dname);
         list_push_copy(g->chain, cname);
         ok = goal_step_alias(q, g, target);
@@ -1177,12 +1354,12 @@ static enum chain_result chain_follow(struct iter_query *q, struct iter_goal *g,
     for (unsigned steps = 0; steps <= q->env->cfg->max_cname + 1; steps++) {
         ldns_rr_list *set = rrset_find(an, g->sname, g->qtype);
         if (set) {
-            chain_take(q, g, set, trust, now);
+            chain_take(q, g, set, an, trust, now);
             return CHAIN_FINAL;
         }
         ldns_rr *dname = g->qtype != LDNS_RR_TYPE_DNAME ? dname_find(an, g->sname) : NULL;
         if (dname) {
-            if (!chain_dname(q, g, dname, trust, now))
+            if (!chain_dname(q, g, dname, an, trust, now))
                 return CHAIN_LIMIT;
             moved = true;
             continue;
@@ -1201,7 +1378,7 @@ static enum chain_result chain_follow(struct iter_query *q, struct iter_goal *g,
             iter_abort(q, "memory");
             return CHAIN_LIMIT;
         }
-        chain_take(q, g, cname, trust, now);
+        chain_take(q, g, cname, an, trust, now);
         if (!goal_step_alias(q, g, t))
             return CHAIN_LIMIT;
         moved = true;
@@ -1238,10 +1415,34 @@ static void goal_restart(struct iter_goal *g)
 
 /* An authoritative (or forwarded) answer: chain, then the negative cases
  * of RFC 2308 (NXDOMAIN; NODATA = NOERROR, no data, SOA). */
+/* With DNSSEC: the NSEC/NSEC3 records of the authority section and the
+ * RRSIGs there (over them and the SOA), for denial and wildcard proofs. */
+static void goal_take_auth(struct iter_query *q, struct iter_goal *g, const struct scrubbed *s)
+{
+    for (size_t i = 0; q->dnssec && i < ldns_rr_list_rr_count(s->ns); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(s->ns, i);
+        ldns_rr_type t = ldns_rr_get_type(rr);
+        if ((t == LDNS_RR_TYPE_NSEC || t == LDNS_RR_TYPE_NSEC3 || t == LDNS_RR_TYPE_RRSIG) &&
+            ldns_rr_list_rr_count(g->auth) < ITER_MAX_AUTH)
+            list_push_copy(g->auth, rr);
+    }
+}
+
+static void goal_note_negative(struct iter_query *q, struct iter_goal *g)
+{
+    if (!q->dnssec)
+        return;
+    ldns_rdf_deep_free(g->neg_zone);
+    ldns_rdf_deep_free(g->neg_name);
+    g->neg_zone = g->zone ? name_copy(g->zone) : NULL;
+    g->neg_name = name_copy(g->sname);
+}
+
 static void handle_answer(struct iter_query *q, struct iter_goal *g, const ldns_pkt *p,
                           const struct scrubbed *s, time_t now)
 {
     uint8_t rcode = ldns_pkt_get_rcode(p);
+    goal_take_auth(q, g, s);
     enum chain_result r = chain_follow(q, g, s->an, CACHE_TRUST_AUTH_ANSWER, now);
     if (r == CHAIN_LIMIT)
         return;
@@ -1261,6 +1462,7 @@ static void handle_answer(struct iter_query *q, struct iter_goal *g, const ldns_
         }
     }
     goal_take_soa(g, s);
+    goal_note_negative(q, g);
     goal_done(g, rcode == LDNS_RCODE_NXDOMAIN ? LDNS_RCODE_NXDOMAIN : LDNS_RCODE_NOERROR);
 }
 
@@ -1510,27 +1712,462 @@ void iter_fail(struct iter_query *q, enum iter_failure why, time_t now)
 /* A sub-goal is done: its addresses go to the waiting goal's SLIST, its
  * outcome to the message cache (iterator.h: "whole messages for its own
  * sub-queries"). */
+static void vfetch_clear(struct vfetched *f)
+{
+    ldns_rdf_deep_free(f->name);
+    ldns_rdf_deep_free(f->zone);
+    ldns_rr_list_deep_free(f->rrs);
+    ldns_rr_list_deep_free(f->sigs);
+    ldns_rr_list_deep_free(f->auth);
+    memset(f, 0, sizeof(*f));
+}
+
+/* A validator look-up is done: its outcome goes to q->fetch for the
+ * validation step that asked (GS_VALIDATE runs again). */
+static void vfetch_pop(struct iter_query *q, struct iter_goal *sub)
+{
+    struct vfetched *f = &q->fetch;
+    vfetch_clear(f);
+    f->valid = true;
+    f->name = sub->qname0;
+    f->type = sub->qtype;
+    f->rcode = sub->rcode;
+    f->sigs = sub->sigs;
+    f->auth = sub->auth;
+    sub->qname0 = NULL;
+    sub->sigs = sub->auth = NULL;
+    if (sub->rcode == LDNS_RCODE_NOERROR && sub->final_found) {
+        /* Only the RRset asked for, at the name asked: an alias there is
+         * not an answer to a DS or DNSKEY question. */
+        f->rrs = ldns_rr_list_new();
+        for (size_t i = 0; f->rrs && i < ldns_rr_list_rr_count(sub->chain); i++) {
+            ldns_rr *rr = ldns_rr_list_rr(sub->chain, i);
+            if (ldns_rr_get_type(rr) == sub->qtype && name_eq(ldns_rr_owner(rr), f->name))
+                list_push_copy(f->rrs, rr);
+        }
+        if (f->rrs && ldns_rr_list_rr_count(f->rrs) == 0) {
+            ldns_rr_list_free(f->rrs);
+            f->rrs = NULL;
+        }
+    }
+    if (sub->nvrecs > 0 && sub->vrecs[0].zone)
+        f->zone = name_copy(sub->vrecs[0].zone);
+    else if (sub->neg_zone)
+        f->zone = name_copy(sub->neg_zone);
+}
+
 static void goal_pop(struct iter_query *q, time_t now)
 {
     struct iter_goal *sub = q->goals[--q->ngoals];
     struct iter_goal *parent = top(q);
+    if (sub->vfetch) {
+        vfetch_pop(q, sub);
+        goal_free(sub);
+        parent->st = GS_VALIDATE;
+        return;
+    }
     if (sub->rcode == LDNS_RCODE_NOERROR) {
         for (size_t i = 0; i < ldns_rr_list_rr_count(sub->chain); i++)
             goal_add_addr_rr(q, parent, ldns_rr_list_rr(sub->chain, i));
     }
-    if (sub->rcode == LDNS_RCODE_NOERROR || sub->rcode == LDNS_RCODE_NXDOMAIN) {
+    /* With DNSSEC on, sub-goal answers are not validated: they must not
+     * reach clients through the message cache. */
+    if (!q->dnssec && (sub->rcode == LDNS_RCODE_NOERROR || sub->rcode == LDNS_RCODE_NXDOMAIN)) {
         uint8_t *wire = NULL;
         size_t len = 0;
         bool negative = !sub->final_found;
         if ((!negative || ldns_rr_list_rr_count(sub->soa) > 0) &&
             build_wire(sub->qname0, sub->qtype, sub->qclass, sub->rcode, sub->chain,
-                       negative ? sub->soa : NULL, &wire, &len) == 0)
+                       negative ? sub->soa : NULL, false, &wire, &len) == 0)
             cache_msg_put(q->env->cache, ldns_rdf_data(sub->qname0), ldns_rdf_size(sub->qname0),
                           sub->qtype, sub->qclass, wire, len, now);
         free(wire);
     }
     goal_free(sub);
     parent->st = GS_QUERY;
+}
+
+/* --- Validation (GS_VALIDATE; RFC 4035 section 5) ------------------------- */
+
+enum { VF_HAVE = 0, VF_PUSHED = 1, VF_FAIL = -1 };
+
+static struct keyring *kr_find(struct iter_query *q, const ldns_rdf *name)
+{
+    for (size_t i = 0; i < q->nkr; i++)
+        if (name_eq(q->kr[i].name, name))
+            return &q->kr[i];
+    return NULL;
+}
+
+/* Records a verdict; keys (may be NULL) are taken.  NULL when the keyring
+ * is full or memory ran out. */
+static struct keyring *kr_add(struct iter_query *q, const ldns_rdf *name, uint8_t st,
+                              const ldns_rdf *kzone, ldns_rr_list *keys, uint16_t ede,
+                              const char *why)
+{
+    if (q->nkr >= ITER_MAX_KEYRING) {
+        ldns_rr_list_deep_free(keys);
+        return NULL;
+    }
+    struct keyring *k = &q->kr[q->nkr];
+    memset(k, 0, sizeof(*k));
+    k->name = name_copy(name);
+    k->kzone = kzone ? name_copy(kzone) : NULL;
+    k->keys = keys;
+    k->st = st;
+    k->ede = ede;
+    if (why) {
+        char zone[LDNS_MAX_DOMAINLEN + 16];
+        char *z = ldns_rdf2str(name);
+        snprintf(zone, sizeof(zone), "%s", z ? z : "?");
+        free(z);
+        snprintf(k->why, sizeof(k->why), "%.48s (%.26s)", why, zone);
+    }
+    if (!k->name || (kzone && !k->kzone)) {
+        ldns_rdf_deep_free(k->name);
+        ldns_rdf_deep_free(k->kzone);
+        ldns_rr_list_deep_free(k->keys);
+        return NULL;
+    }
+    q->nkr++;
+    return k;
+}
+
+static int kr_add_out(struct iter_query *q, const ldns_rdf *name, uint8_t st, const ldns_rdf *kzone,
+                      ldns_rr_list *keys, uint16_t ede, const char *why, struct keyring **out)
+{
+    *out = kr_add(q, name, st, kzone, keys, ede, why);
+    return *out ? VF_HAVE : VF_FAIL;
+}
+
+/* (name, type) for the validator: the outcome of the last look-up if it
+ * was this one, else a vfetch sub-goal is pushed (VF_PUSHED). */
+static int vfetch_get(struct iter_query *q, const ldns_rdf *name, uint16_t type,
+                      struct vfetched **out)
+{
+    if (q->fetch.valid && q->fetch.type == type && name_eq(q->fetch.name, name)) {
+        *out = &q->fetch;
+        return VF_HAVE;
+    }
+    if (q->nfetch >= ITER_MAX_VFETCH || q->ngoals >= ITER_MAX_DEPTH)
+        return VF_FAIL;
+    struct iter_goal *sub = goal_new(name, type, LDNS_RR_CLASS_IN);
+    if (!sub)
+        return VF_FAIL;
+    sub->vfetch = true;
+    q->nfetch++;
+    top(q)->st = GS_SUBGOAL;
+    q->goals[q->ngoals++] = sub;
+    return VF_PUSHED;
+}
+
+static ldns_rr_list *list_clone(const ldns_rr_list *l)
+{
+    return l ? ldns_rr_list_clone(l) : NULL;
+}
+
+/* Caches a judged RRset with its status, its TTL cut to what the
+ * signatures allow (RFC 4035 section 5.3.3). */
+static void cache_judged(struct iter_query *q, const ldns_rr_list *set, const ldns_rr_list *sigs,
+                         enum cache_sec sec, uint32_t max_ttl, time_t now)
+{
+    ldns_rr_list *copy = list_clone(set);
+    for (size_t i = 0; copy && i < ldns_rr_list_rr_count(copy); i++)
+        if (ldns_rr_ttl(ldns_rr_list_rr(copy, i)) > max_ttl)
+            ldns_rr_set_ttl(ldns_rr_list_rr(copy, i), max_ttl);
+    if (copy)
+        cache_rrset_put_sec(q->env->cache, copy, sigs, CACHE_TRUST_AUTH_ANSWER, sec, now);
+    ldns_rr_list_deep_free(copy);
+}
+
+/* The NSEC/NSEC3 RRsets of auth that verify with (kzone, keys), then the
+ * denial check on them. */
+static void deny_check(const ldns_rr_list *auth, enum val_denial_kind kind, const ldns_rdf *qname,
+                       uint16_t qtype, const ldns_rdf *kzone, const ldns_rr_list *keys,
+                       unsigned ce_labels, time_t now, struct val_denial *d)
+{
+    ldns_rr_list *ok = ldns_rr_list_new();
+    memset(d, 0, sizeof(*d));
+    for (size_t i = 0; ok && auth && i < ldns_rr_list_rr_count(auth) && i < ITER_MAX_AUTH; i++) {
+        ldns_rr *rr = ldns_rr_list_rr(auth, i);
+        ldns_rr_type t = ldns_rr_get_type(rr);
+        if ((t != LDNS_RR_TYPE_NSEC && t != LDNS_RR_TYPE_NSEC3) ||
+            !name_at_or_below(ldns_rr_owner(rr), kzone))
+            continue;
+        bool seen = false;
+        for (size_t j = 0; j < i && !seen; j++) {
+            ldns_rr *o = ldns_rr_list_rr(auth, j);
+            seen = ldns_rr_get_type(o) == t && name_eq(ldns_rr_owner(o), ldns_rr_owner(rr));
+        }
+        if (seen)
+            continue;
+        ldns_rr_list *set = val_rrset_of(auth, ldns_rr_owner(rr), t);
+        ldns_rr_list *sigs = val_sigs_for(auth, ldns_rr_owner(rr), t);
+        struct val_result r;
+        val_verify_rrset(set, sigs, kzone, keys, now, &r);
+        if (r.status == VAL_SECURE)
+            for (size_t j = 0; j < ldns_rr_list_rr_count(set); j++)
+                ldns_rr_list_push_rr(ok, ldns_rr_list_rr(set, j));
+        ldns_rr_list_free(set);
+        ldns_rr_list_free(sigs);
+    }
+    if (ok)
+        val_check_denial(kind, qname, qtype, kzone, ok, ce_labels, d);
+    ldns_rr_list_free(ok);
+}
+
+/* RFC 4035 5.2: the DNSKEY set of zone, authenticated by anchors (the
+ * zone's DS set, or its trust anchor). */
+static int kr_dnskey(struct iter_query *q, const ldns_rdf *zone, const ldns_rr_list *anchors,
+                     time_t now, struct keyring **out)
+{
+    enum cache_sec sec = CACHE_SEC_UNCHECKED;
+    ldns_rr_list *sigs = NULL;
+    ldns_rr_list *keys =
+        cache_rrset_get_sec(q->env->cache, zone, LDNS_RR_TYPE_DNSKEY, now, NULL, &sec, &sigs);
+    if (keys && sec == CACHE_SEC_SECURE) {
+        ldns_rr_list_deep_free(sigs);
+        return kr_add_out(q, zone, VAL_SECURE, zone, keys, VAL_EDE_NONE, NULL, out);
+    }
+    if (!keys || !sigs) {
+        ldns_rr_list_deep_free(keys);
+        ldns_rr_list_deep_free(sigs);
+        struct vfetched *f;
+        int rc = vfetch_get(q, zone, LDNS_RR_TYPE_DNSKEY, &f);
+        if (rc != VF_HAVE)
+            return rc;
+        keys = list_clone(f->rrs);
+        sigs = list_clone(f->sigs);
+    }
+    if (!keys) {
+        ldns_rr_list_deep_free(sigs);
+        return kr_add_out(q, zone, VAL_BOGUS, NULL, NULL, VAL_EDE_DNSKEY_MISSING, "no DNSKEY set",
+                          out);
+    }
+    struct val_result r;
+    val_verify_dnskeys(keys, sigs, anchors, zone, now, &r);
+    if (r.status == VAL_SECURE)
+        cache_judged(q, keys, sigs, CACHE_SEC_SECURE, r.ttl, now);
+    ldns_rr_list_deep_free(sigs);
+    if (r.status != VAL_SECURE) {
+        ldns_rr_list_deep_free(keys);
+        keys = NULL;
+    }
+    return kr_add_out(q, zone, (uint8_t)r.status, r.status == VAL_SECURE ? zone : NULL, keys, r.ede,
+                      r.why, out);
+}
+
+/* One label below the secure zone cur: is n a zone cut with a DS (then its
+ * keys), a proven unsigned delegation (insecure), or no cut at all (cur's
+ * keys go on)?  RFC 4035 section 5.2, RFC 5155 section 8.6. */
+static int kr_ds(struct iter_query *q, const ldns_rdf *n, const struct keyring *cur, time_t now,
+                 struct keyring **out)
+{
+    enum cache_sec sec = CACHE_SEC_UNCHECKED;
+    ldns_rr_list *sigs = NULL;
+    ldns_rr_list *ds =
+        cache_rrset_get_sec(q->env->cache, n, LDNS_RR_TYPE_DS, now, NULL, &sec, &sigs);
+    struct vfetched *f = NULL;
+    struct val_result r;
+    if (!ds || sec != CACHE_SEC_SECURE) {
+        if (!ds || !sigs) {
+            ldns_rr_list_deep_free(ds);
+            ldns_rr_list_deep_free(sigs);
+            ds = sigs = NULL;
+            int rc = vfetch_get(q, n, LDNS_RR_TYPE_DS, &f);
+            if (rc != VF_HAVE)
+                return rc;
+            ds = list_clone(f->rrs);
+            sigs = list_clone(f->sigs);
+        }
+        if (ds) {
+            val_verify_rrset(ds, sigs, cur->kzone, cur->keys, now, &r);
+            if (r.status != VAL_SECURE) {
+                ldns_rr_list_deep_free(ds);
+                ldns_rr_list_deep_free(sigs);
+                return kr_add_out(q, n, VAL_BOGUS, NULL, NULL, r.ede, r.why, out);
+            }
+            /* Cached secure, so that the DNSKEY look-up that follows finds
+             * it when this step runs again. */
+            cache_judged(q, ds, sigs, CACHE_SEC_SECURE, r.ttl, now);
+        }
+    }
+    ldns_rr_list_deep_free(sigs);
+    if (ds) {
+        int rc = kr_dnskey(q, n, ds, now, out);
+        ldns_rr_list_deep_free(ds);
+        return rc;
+    }
+    if (!f || (f->rcode != LDNS_RCODE_NOERROR && f->rcode != LDNS_RCODE_NXDOMAIN))
+        return kr_add_out(q, n, VAL_BOGUS, NULL, NULL, VAL_EDE_OTHER, "DS look-up failed", out);
+    struct val_denial d;
+    deny_check(f->auth, f->rcode == LDNS_RCODE_NXDOMAIN ? VAL_DENY_NXDOMAIN : VAL_DENY_NODATA, n,
+               LDNS_RR_TYPE_DS, cur->kzone, cur->keys, 0, now, &d);
+    if (d.insecure || (d.proven && d.delegation))
+        return kr_add_out(q, n, VAL_INSECURE, NULL, NULL, VAL_EDE_NONE, NULL, out);
+    if (d.proven) /* no cut at n (or no n at all): the same zone and keys */
+        return kr_add_out(q, n, VAL_SECURE, cur->kzone, list_clone(cur->keys), VAL_EDE_NONE, NULL,
+                          out);
+    return kr_add_out(q, n, VAL_BOGUS, NULL, NULL, VAL_EDE_NSEC_MISSING,
+                      "no proof that the DS is absent", out);
+}
+
+/* The verdict for zone z: walk from the closest trust anchor down, one
+ * label at a time (RFC 4035 section 5).  Under a negative trust anchor, a
+ * forward zone (other than "."), or no anchor at all: insecure. */
+static int kr_get(struct iter_query *q, const ldns_rdf *z, time_t now, struct keyring **out)
+{
+    struct keyring *cur = kr_find(q, z);
+    if (cur) {
+        *out = cur;
+        return VF_HAVE;
+    }
+    const struct config *cfg = q->env->cfg;
+    const struct config_forward *fw = find_forward(cfg, z);
+    const struct trust_anchor *ta = trust_find(cfg->dnssec_anchors, z);
+    if (!ta || trust_nta(cfg->dnssec_anchors, z) || (fw && fw->zone_wire_len > 1))
+        return kr_add_out(q, z, VAL_INSECURE, NULL, NULL, VAL_EDE_NONE, NULL, out);
+    if (!(cur = kr_find(q, ta->zone))) {
+        int rc = kr_dnskey(q, ta->zone, ta->rrs, now, &cur);
+        if (rc != VF_HAVE)
+            return rc;
+    }
+    unsigned zl = ldns_dname_label_count(z);
+    for (unsigned l = ldns_dname_label_count(cur->name) + 1; cur->st == VAL_SECURE && l <= zl;
+         l++) {
+        ldns_rdf *n = name_suffix(z, l);
+        if (!n)
+            return VF_FAIL;
+        struct keyring *e = kr_find(q, n);
+        int rc = e ? VF_HAVE : kr_ds(q, n, cur, now, &e);
+        ldns_rdf_deep_free(n);
+        if (rc != VF_HAVE)
+            return rc;
+        cur = e;
+    }
+    if (!name_eq(cur->name, z)) /* stopped above z: z shares the verdict */
+        return kr_add_out(q, z, cur->st, cur->kzone, list_clone(cur->keys), cur->ede,
+                          cur->st == VAL_BOGUS ? cur->why : NULL, out);
+    *out = cur;
+    return VF_HAVE;
+}
+
+static void validate_bogus(struct iter_query *q, uint16_t ede, const char *why)
+{
+    char text[96];
+    snprintf(text, sizeof(text), "DNSSEC: %.80s", why && *why ? why : "bogus");
+    iter_set_servfail(q, false, ede == VAL_EDE_NONE ? VAL_EDE_BOGUS : ede, text);
+    q->res.bogus = true;
+}
+
+static void validate_limits(struct iter_query *q)
+{
+    iter_set_servfail(q, false, ITER_EDE_OTHER, "DNSSEC validation limits exceeded");
+}
+
+static bool name_is_wildcard(const ldns_rdf *name)
+{
+    const uint8_t *d = ldns_rdf_data(name);
+    return ldns_rdf_size(name) >= 2 && d[0] == 1 && d[1] == '*';
+}
+
+/* One RRset of the answer.  VF_HAVE when judged (or q finished bogus). */
+static int validate_rrset(struct iter_query *q, struct iter_goal *g, struct vrec *v, time_t now)
+{
+    ldns_rr_list *set = val_rrset_of(g->chain, v->owner, v->type);
+    ldns_rr_list *sigs = val_sigs_for(g->sigs, v->owner, v->type);
+    const ldns_rdf *signer = val_signer(sigs, v->owner, v->type);
+    const ldns_rdf *zone = signer && name_at_or_below(v->owner, signer) ? signer : v->zone;
+    struct keyring *k = NULL;
+    int rc = set && zone ? kr_get(q, zone, now, &k) : VF_FAIL;
+    if (rc == VF_FAIL)
+        validate_limits(q);
+    else if (rc == VF_HAVE && k->st == VAL_BOGUS)
+        validate_bogus(q, k->ede, k->why);
+    else if (rc == VF_HAVE && k->st == VAL_INSECURE) {
+        v->sec = VAL_INSECURE;
+        cache_judged(q, set, sigs, CACHE_SEC_INSECURE, UINT32_MAX, now);
+    } else if (rc == VF_HAVE) {
+        struct val_result r;
+        val_verify_rrset(set, sigs, k->kzone, k->keys, now, &r);
+        if (r.status != VAL_SECURE) {
+            validate_bogus(q, r.ede, r.why);
+        } else if (r.labels < ldns_dname_label_count(v->owner) && !name_is_wildcard(v->owner)) {
+            /* RFC 4035 5.3.4: a wildcard expansion needs proof that no
+             * closer name exists (RFC 5155 8.8 with NSEC3). */
+            struct val_denial d;
+            deny_check(g->auth, VAL_DENY_WILDCARD, v->owner, v->type, k->kzone, k->keys, r.labels,
+                       now, &d);
+            if (!d.proven && !d.insecure)
+                validate_bogus(q, VAL_EDE_NSEC_MISSING, "wildcard answer without denial proof");
+            else
+                v->sec = d.insecure ? VAL_INSECURE : VAL_SECURE;
+        } else {
+            v->sec = VAL_SECURE;
+        }
+        if (v->sec != VAL_UNCHECKED)
+            cache_judged(q, set, sigs, (enum cache_sec)v->sec, r.ttl, now);
+    }
+    ldns_rr_list_free(set);
+    ldns_rr_list_free(sigs);
+    return rc == VF_PUSHED ? VF_PUSHED : VF_HAVE;
+}
+
+/* NXDOMAIN or NODATA (RFC 4035 5.4, RFC 5155 8.4-8.7). */
+static int validate_negative(struct iter_query *q, struct iter_goal *g, time_t now)
+{
+    const ldns_rdf *zone = g->neg_zone;
+    if (ldns_rr_list_rr_count(g->soa) > 0 && g->neg_name &&
+        name_at_or_below(g->neg_name, ldns_rr_owner(ldns_rr_list_rr(g->soa, 0))))
+        zone = ldns_rr_owner(ldns_rr_list_rr(g->soa, 0));
+    if (!zone || !g->neg_name) {
+        validate_bogus(q, VAL_EDE_NSEC_MISSING, "negative answer of unknown origin");
+        return VF_HAVE;
+    }
+    struct keyring *k;
+    int rc = kr_get(q, zone, now, &k);
+    if (rc == VF_PUSHED)
+        return rc;
+    if (rc == VF_FAIL) {
+        validate_limits(q);
+    } else if (k->st == VAL_BOGUS) {
+        validate_bogus(q, k->ede, k->why);
+    } else if (k->st == VAL_INSECURE) {
+        q->vstatus = VAL_INSECURE;
+    } else {
+        struct val_denial d;
+        deny_check(g->auth, g->rcode == LDNS_RCODE_NXDOMAIN ? VAL_DENY_NXDOMAIN : VAL_DENY_NODATA,
+                   g->neg_name, g->qtype, k->kzone, k->keys, 0, now, &d);
+        if (d.insecure)
+            q->vstatus = VAL_INSECURE;
+        else if (!d.proven)
+            validate_bogus(q, VAL_EDE_NSEC_MISSING,
+                           g->rcode == LDNS_RCODE_NXDOMAIN ? "no proof of non-existence"
+                                                           : "no proof that the type is absent");
+    }
+    return VF_HAVE;
+}
+
+/* GS_VALIDATE: judge goal 0's RRsets in order, then its denial; each step
+ * may push a DS/DNSKEY look-up and return here when it is popped. */
+static void validate_step(struct iter_query *q, struct iter_goal *g, time_t now)
+{
+    if (g->vrec_overflow) {
+        validate_limits(q);
+        return;
+    }
+    for (; q->vi < g->nvrecs; q->vi++) {
+        struct vrec *v = &g->vrecs[q->vi];
+        if (v->sec == VAL_UNCHECKED && validate_rrset(q, g, v, now) == VF_PUSHED)
+            return;
+        if (q->finished)
+            return;
+        if (v->sec == VAL_INSECURE)
+            q->vstatus = VAL_INSECURE;
+    }
+    if (!g->final_found && (validate_negative(q, g, now) == VF_PUSHED || q->finished))
+        return;
+    iter_finish(q);
 }
 
 int iter_step(struct iter_query *q, time_t now, struct iter_send *send)
@@ -1559,8 +2196,14 @@ int iter_step(struct iter_query *q, time_t now, struct iter_send *send)
         case GS_DONE:
             if (q->ngoals > 1)
                 goal_pop(q, now);
+            else if (q->validate &&
+                     (g->rcode == LDNS_RCODE_NOERROR || g->rcode == LDNS_RCODE_NXDOMAIN))
+                g->st = GS_VALIDATE;
             else
                 iter_finish(q);
+            break;
+        case GS_VALIDATE:
+            validate_step(q, g, now);
             break;
         }
     }
@@ -1606,6 +2249,9 @@ struct iter_query *iter_new(const struct iter_env *env, const uint8_t *qname, si
     q->qtype = qtype;
     q->qclass = qclass;
     q->res.ede_code = ITER_EDE_NONE;
+    q->dnssec = env->cfg->dnssec_enabled && env->cfg->dnssec_anchors;
+    q->validate = q->dnssec;
+    q->vstatus = VAL_SECURE;
     ldns_rdf *name = ldns_dname_new_frm_data((uint16_t)qname_len, q->qname);
     q->goals[0] = name ? goal_new(name, qtype, qclass) : NULL;
     ldns_rdf_deep_free(name);
@@ -1625,9 +2271,21 @@ void iter_free(struct iter_query *q)
         goal_free(q->goals[i]);
     ldns_rr_list_deep_free(q->root_ns);
     ldns_rr_list_deep_free(q->root_addrs);
+    for (size_t i = 0; i < q->nkr; i++) {
+        ldns_rdf_deep_free(q->kr[i].name);
+        ldns_rdf_deep_free(q->kr[i].kzone);
+        ldns_rr_list_deep_free(q->kr[i].keys);
+    }
+    vfetch_clear(&q->fetch);
     free(q->msgbuf);
     free(q->wire);
     free(q);
+}
+
+void iter_set_cd(struct iter_query *q, bool cd)
+{
+    if (q && q->dnssec)
+        q->validate = !cd;
 }
 
 void iter_result(const struct iter_query *q, struct iter_result *out)

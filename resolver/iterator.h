@@ -14,6 +14,11 @@
  * infrastructure cache (server RTT and lameness, infra.h).  Tests drive it
  * with scripted packets and no sockets (tests/unit/test_iterator.c).
  *
+ * With dnssec.enabled, goal 0 is validated once resolved (RFC 4035 section
+ * 5): the chain of trust is walked from the closest trust anchor down to
+ * each signer with DS and DNSKEY sub-queries on the same goal stack, and the
+ * outcome (secure, insecure, bogus) goes into iter_result.
+ *
  * The state machine follows RFC 1034 section 5.3.3: find the closest known
  * delegation (SNAME in cache, else the deepest cached NS set, else the root
  * hints), send to the best server, and on the reply: answer (done, or follow
@@ -50,6 +55,11 @@ struct iter_query;
  * lower case.  Returns NULL on ENOMEM.  Free with iter_free. */
 struct iter_query *iter_new(const struct iter_env *env, const uint8_t *qname, size_t qname_len,
                             uint16_t qtype, uint16_t qclass, time_t now);
+
+/* The client set CD (RFC 4035 section 3.2.2): resolve with DNSSEC records
+ * but do not validate.  Call before the first iter_step.  The result is then
+ * never cacheable (the message cache holds validated answers only). */
+void iter_set_cd(struct iter_query *q, bool cd);
 void iter_free(struct iter_query *q);
 
 enum iter_status {
@@ -104,6 +114,13 @@ struct iter_result {
     bool upstream_failed;
     uint16_t ede_code;
     const char *ede_text;
+    /* DNSSEC (dnssec.enabled, RFC 4035 section 4.3): secure when every
+     * RRset and denial in the answer validated from a trust anchor (the
+     * wire then has AD set); bogus when one failed (rcode SERVFAIL, ede_code
+     * says why: 6 bogus, 7 signature expired, 9 DNSKEY missing, 10 RRSIGs
+     * missing, 12 NSEC missing...).  Neither: insecure or not validated. */
+    bool secure;
+    bool bogus;
 };
 void iter_result(const struct iter_query *q, struct iter_result *out);
 

@@ -258,8 +258,12 @@ size_t wire_finish_answer(const struct wire_query *q, uint8_t *buf, size_t len, 
     if (len < qend || wire_get16(buf + 4) != 1 || q->qname_len == 0)
         return 0;
     uint16_t stored = wire_get16(buf + 2);
+    uint16_t keep = stored & WIRE_AA;
+    /* RFC 6840 section 5.8: AD only for a client that asked with DO or AD. */
+    if ((stored & WIRE_AD) && (q->edns_do || (q->flags & WIRE_AD)))
+        keep |= WIRE_AD;
     wire_put16(buf, q->id);
-    wire_put16(buf + 2, answer_flags(q, stored & (WIRE_AA | WIRE_AD), WIRE_RCODE(stored)));
+    wire_put16(buf + 2, answer_flags(q, keep, WIRE_RCODE(stored)));
     memcpy(buf + WIRE_HEADER_LEN, q->pkt + WIRE_HEADER_LEN, q->qname_len);
 
     size_t extra = q->edns ? opt_len(ede_code, ede_text) : 0;

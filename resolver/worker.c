@@ -85,6 +85,7 @@ struct request {
     unsigned send_failures;
     uint64_t hash;
     bool finished;
+    bool cd; /* the client set CD: unchecked data (RFC 4035 3.2.2); never joins a checked one */
     uint16_t qtype, qclass;
     size_t qname_len;
     uint8_t qname[WIRE_MAX_NAME];
@@ -308,11 +309,11 @@ static uint64_t question_hash(const struct worker *w, const uint8_t *qname, size
 }
 
 static struct request *mesh_find(struct worker *w, uint64_t h, const uint8_t *qname, size_t qlen,
-                                 uint16_t qtype, uint16_t qclass)
+                                 uint16_t qtype, uint16_t qclass, bool cd)
 {
     for (struct request *r = w->mesh[h & (MESH_BUCKETS - 1)]; r; r = r->hnext)
-        if (r->hash == h && !r->finished && r->qtype == qtype && r->qclass == qclass &&
-            r->qname_len == qlen && memcmp(r->qname, qname, qlen) == 0)
+        if (r->hash == h && !r->finished && r->cd == cd && r->qtype == qtype &&
+            r->qclass == qclass && r->qname_len == qlen && memcmp(r->qname, qname, qlen) == 0)
             return r;
     return NULL;
 }
@@ -504,7 +505,7 @@ static void request_run(struct request *r)
 }
 
 static struct request *request_new(struct worker *w, uint64_t h, const uint8_t *qname, size_t qlen,
-                                   uint16_t qtype, uint16_t qclass)
+                                   uint16_t qtype, uint16_t qclass, bool cd)
 {
     const struct config *cfg = w->env->cfg;
     struct request *r;
@@ -518,6 +519,8 @@ static struct request *request_new(struct worker *w, uint64_t h, const uint8_t *
         free(r);
         return NULL;
     }
+    iter_set_cd(r->iq, cd);
+    r->cd = cd;
     r->w = w;
     r->env = w->env;
     daemon_env_ref(r->env);
@@ -545,9 +548,9 @@ static void prefetch(struct worker *w, const struct wire_query *q)
 {
     uint64_t h = question_hash(w, q->qname_lc, q->qname_len, q->qtype, q->qclass);
 
-    if (mesh_find(w, h, q->qname_lc, q->qname_len, q->qtype, q->qclass))
+    if (mesh_find(w, h, q->qname_lc, q->qname_len, q->qtype, q->qclass, false))
         return;
-    struct request *r = request_new(w, h, q->qname_lc, q->qname_len, q->qtype, q->qclass);
+    struct request *r = request_new(w, h, q->qname_lc, q->qname_len, q->qtype, q->qclass, false);
     if (r) {
         count(&w->stats.prefetches);
         request_run(r);
@@ -564,7 +567,8 @@ static size_t resolve(struct worker *w, const struct wire_query *q, const struct
 {
     const struct config *cfg = w->env->cfg;
     uint64_t h = question_hash(w, name, name_len, q->qtype, q->qclass);
-    struct request *r = mesh_find(w, h, name, name_len, q->qtype, q->qclass);
+    bool cd = (q->flags & WIRE_CD) != 0;
+    struct request *r = mesh_find(w, h, name, name_len, q->qtype, q->qclass, cd);
     bool fresh = false;
 
     if (r && r->nwaiters >= REQUEST_MAX_WAITERS) {
@@ -582,7 +586,7 @@ static size_t resolve(struct worker *w, const struct wire_query *q, const struct
     }
     if (r) {
         count(&w->stats.joined);
-    } else if ((r = request_new(w, h, name, name_len, q->qtype, q->qclass))) {
+    } else if ((r = request_new(w, h, name, name_len, q->qtype, q->qclass, cd))) {
         fresh = true;
     } else {
         free(wt);
