@@ -229,7 +229,7 @@ struct config {
     unsigned max_cname;           /* resolver.max-cname-chain, default 12 */
     unsigned max_work;            /* resolver.max-upstream-queries per client query, default 64 */
     unsigned max_outstanding;     /* resolver.max-outstanding (per thread), default 4096 */
-    unsigned max_per_client;      /* resolver.max-per-client in flight, default 64 */
+    unsigned max_per_client;      /* resolver.max-per-client in flight, default 1024 */
 
     /* cache */
     size_t cache_size;               /* cache.size in bytes, default 64 MiB */

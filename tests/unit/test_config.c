@@ -284,7 +284,7 @@ static void check_defaults(const struct config *c)
     CHECK_EQ(c->threads, 1);
     CHECK_STR(c->state_dir, "/var/lib/gatehouse");
     CHECK(c->user == NULL);
-    CHECK_EQ(c->verbosity, 1);
+    CHECK_EQ(c->verbosity, 2);
     CHECK_EQ(c->nclient_networks, 2);
     if (c->nclient_networks == 2) {
         CHECK_EQ(c->client_networks[0].family, AF_INET);
@@ -310,7 +310,7 @@ static void check_defaults(const struct config *c)
     CHECK_EQ(c->max_cname, 12);
     CHECK_EQ(c->max_work, 64);
     CHECK_EQ(c->max_outstanding, 4096);
-    CHECK_EQ(c->max_per_client, 64);
+    CHECK_EQ(c->max_per_client, 1024);
     CHECK_EQ(c->cache_size, 64 << 20);
     CHECK_EQ(c->cache_min_ttl, 0);
     CHECK_EQ(c->cache_max_ttl, 86400);
