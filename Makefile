@@ -44,7 +44,7 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 DEPFILES  := $(LIB_OBJ:.o=.d) $(DAEMON_OBJ:.o=.d) $(CTL_OBJ:.o=.d)
 
-.PHONY: all deps run check test unit fuzz bench install clean format format-check
+.PHONY: all deps test-deps run check test unit fuzz bench install clean format format-check
 .DELETE_ON_ERROR:
 
 all: $(BUILD)/gatehoused $(if $(CTL_SRC),$(BUILD)/gatehousectl) $(UNIT_BIN) $(HELPER_BIN)
@@ -99,12 +99,27 @@ $(BUILD)/tests/test_admin: LDLIBS += $(ADMIN_LIBS)
 build-fuzz/fuzz_admin_http: tools/admin/http.c tools/admin/http.h
 build-fuzz/fuzz_admin_http: LDLIBS += $(ADMIN_LIBS)
 
-# libFuzzer targets: clang, with the library sources compiled in.
-FUZZ_CFLAGS := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iresolver -fsanitize=fuzzer,address,undefined \
+# libFuzzer targets: clang.  The library is compiled once with coverage
+# instrumentation (fuzzer-no-link) into its own archive, and each target
+# links what it uses from it.
+FUZZ_COMMON := -std=gnu11 -g -O1 -D_GNU_SOURCE -Iresolver \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard resolver/*.h)
+FUZZ_CFLAGS := $(FUZZ_COMMON) -fsanitize=fuzzer,address,undefined
+FUZZ_OBJ    := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
+
+build-fuzz/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(LDLIBS)
+	clang $(FUZZ_COMMON) -fsanitize=fuzzer-no-link,address,undefined -MMD -MP -c -o $@ $<
+
+build-fuzz/libgatehouse-fuzz.a: $(FUZZ_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libgatehouse-fuzz.a
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< build-fuzz/libgatehouse-fuzz.a $(LDLIBS)
+
+-include $(FUZZ_OBJ:.o=.d)
 
 fuzz: $(FUZZ_BIN)
 
@@ -113,12 +128,15 @@ fuzz: $(FUZZ_BIN)
 deps:
 	@sh tools/install-deps
 
+test-deps:
+	@sh tools/install-deps --test
+
 run: deps all
 	$(BUILD)/gatehoused -f
 
 # Every test: unit and integration tests on the normal build, the same under
 # ASan+UBSan, and each fuzz target for a bounded number of runs.
-check: deps
+check: test-deps
 	$(MAKE) all
 	$(MAKE) SANITIZE=1 all
 	$(MAKE) fuzz

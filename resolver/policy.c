@@ -234,9 +234,10 @@ struct policy_rule {
 struct policy {
     const struct config_policy *cfg;
     struct name_table names;
-    uint64_t block;   /* categories always blocked */
-    uint64_t watched; /* block | every rule's categories | statutory */
-    int statutory;    /* bit, or -1 */
+    uint64_t block;       /* categories always blocked */
+    uint64_t bypass_cats; /* doh and vpn_proxy, when bypass protection is on */
+    uint64_t watched;     /* block | every rule's categories | statutory */
+    int statutory;        /* bit, or -1 */
     struct policy_rule *rules;
     size_t nrules;
     const struct config_action *cat_action[POLICY_MAX_CATEGORIES];
@@ -391,7 +392,17 @@ static int build_policy(const struct config *cfg, const struct config_policy *cp
         return b.error;
 
     p->block = category_mask(&b, cp->block, cp->nblock);
-    p->watched = p->block;
+    /* Bypass protection also covers the lists of DNS-over-HTTPS resolvers and
+     * VPN, proxy and hotspot services, when the index has them: a policy
+     * that protects against the canary names protects against those too. */
+    if (cp->bypass_protection) {
+        int doh = category_id(arg, POLICY_DOH), vpn = category_id(arg, POLICY_VPN_PROXY);
+        if (doh >= 0 && doh < POLICY_MAX_CATEGORIES)
+            p->bypass_cats |= 1ull << doh;
+        if (vpn >= 0 && vpn < POLICY_MAX_CATEGORIES)
+            p->bypass_cats |= 1ull << vpn;
+    }
+    p->watched = p->block | p->bypass_cats;
     if (p->statutory >= 0)
         p->watched |= 1ull << p->statutory;
     if (cp->nrules && !(p->rules = calloc(cp->nrules, sizeof *p->rules)))
@@ -639,6 +650,10 @@ void policy_decide(const struct policy *p, const uint8_t *qname, size_t qname_le
         v->action = h.exact->bypass == BYPASS_NODATA ? &action_nodata : &action_nxdomain;
         return;
     }
+    if (cats & p->bypass_cats) {
+        block(p, v, POLICY_BY_BYPASS, lowest_bit(cats & p->bypass_cats), "bypass-protection", 0);
+        return;
+    }
     /* 5. Schedule rules. */
     for (size_t i = 0; i < p->nrules; i++) {
         const struct policy_rule *r = &p->rules[i];
@@ -689,6 +704,8 @@ const char *policy_reason_name(enum policy_reason r)
         [POLICY_BY_CATEGORY] = "category",
         [POLICY_BY_DEFAULT] = "default",
         [POLICY_BY_SAFE_SEARCH] = "safe-search",
+        [POLICY_BY_GUEST_ACCESS] = "guest-access",
+        [POLICY_BY_NETWORK] = "network",
     };
     return (unsigned)r < sizeof names / sizeof names[0] ? names[r] : "?";
 }

@@ -9,9 +9,10 @@
  *   2. dispensation a written, time-limited exemption (the grants issue;
  *                  passed in by the caller).
  *   3. allow list  passes.
- *   4. deny list   blocked; then the built-in bypass names (Firefox DoH canary,
- *                  iCloud Private Relay, RFC 9462 discovery) when the policy
- *                  has bypass protection.
+ *   4. deny list   blocked; then, when the policy has bypass protection (the
+ *                  default), the built-in bypass names (Firefox DoH canary,
+ *                  iCloud Private Relay, RFC 9462 discovery) and the doh and
+ *                  vpn_proxy categories.
  *   5. schedules   rules that block categories, or allow only the allow list,
  *                  during or outside a schedule.
  *   6. categories  the policy's blocked categories.
@@ -35,6 +36,8 @@
 
 #define POLICY_MAX_CATEGORIES 64
 #define POLICY_STATUTORY "statutory"
+#define POLICY_DOH "doh"             /* DNS-over-HTTPS resolvers: bypass protection */
+#define POLICY_VPN_PROXY "vpn_proxy" /* VPN, proxy and hotspot services: bypass protection */
 
 /* Local time, computed once per second by the caller (policy_clock_set). */
 struct policy_clock {
@@ -64,6 +67,8 @@ enum policy_reason {
     POLICY_BY_CATEGORY,
     POLICY_BY_DEFAULT,
     POLICY_BY_SAFE_SEARCH,
+    POLICY_BY_GUEST_ACCESS, /* a grant-required segment, no grant (the worker) */
+    POLICY_BY_NETWORK,      /* the answer's address is in a blocked network (geo.h) */
 };
 
 struct policy_verdict {

@@ -48,6 +48,7 @@ struct note {
     uint8_t segment;   /* segment index + 1; 0 = none */
     int category;      /* category bit that decided or flagged it, or -1 */
     uint64_t grant_id; /* the guest grant or dispensation that let it through, or 0 */
+    uint16_t rule;     /* enum policy_reason that decided, 0 = none */
 };
 
 struct waiter {
@@ -192,6 +193,7 @@ static void log_answer(struct worker *w, const struct client *c, const struct wi
     uint64_t now = now_us();
     r.time_us = n->start_us;
     r.grant_id = n->grant_id;
+    r.rule = n->rule;
     r.response_us = now > n->start_us ? (uint32_t)(now - n->start_us) : 0;
     r.qtype = q->qtype;
     r.category = n->category >= 0 ? (uint16_t)(n->category + 1) : 0;
@@ -715,6 +717,7 @@ static bool answer_ungranted(struct worker *w, const struct wire_query *q, uint8
     count(&w->stats.blocked);
     count(&w->stats.answered);
     n->verdict = QLOG_BLOCKED;
+    n->rule = POLICY_BY_GUEST_ACCESS;
     *len = m ? wire_finish_answer(q, out, m, cap, limit, (uint16_t)cfg->edns_buffer_size,
                                   WIRE_EDE_BLOCKED, GRANTS_EDE_TEXT)
              : 0;
@@ -753,6 +756,7 @@ static size_t answer_blocked(struct worker *w, const struct wire_query *q, const
     count(&w->stats.blocked);
     count(&w->stats.answered);
     n->verdict = QLOG_BLOCKED;
+    n->rule = (uint16_t)v->reason;
     n->category = v->category;
     if (v->category >= 0 && (w->flag_mask & (1ull << v->category)))
         n->flags |= QLOG_F_FLAGGED;
@@ -815,6 +819,7 @@ static size_t check_geo(struct worker *w, const struct geo_ruleset *rs, const st
     count(&w->stats.blocked);
     count(&w->stats.answered);
     n->verdict = QLOG_BLOCKED;
+    n->rule = POLICY_BY_NETWORK;
     return out ? wire_finish_answer(q, msg, out, cap, limit,
                                     (uint16_t)w->env->cfg->edns_buffer_size, WIRE_EDE_BLOCKED,
                                     w->ede_text)
@@ -834,6 +839,7 @@ static size_t answer_rewrite(struct worker *w, const struct wire_query *q, const
 
     count(&w->stats.rewritten);
     n->verdict = QLOG_REWRITTEN;
+    n->rule = POLICY_BY_SAFE_SEARCH;
     if (got <= 0)
         return resolve(w, q, c, v->target, v->target_len, pol, v, n, out, cap);
     n->flags |= QLOG_F_CACHE;
@@ -955,8 +961,10 @@ static size_t answer_query(struct worker *w, const uint8_t *pkt, size_t len, con
                 dp = &disp;
         }
         uint64_t cats = decide(w, pol, q->qname_lc, q->qname_len, dp, &v);
-        if (v.reason == POLICY_BY_DISPENSATION && dp)
-            n->grant_id = dp->grant_id;
+        if (v.reason == POLICY_BY_DISPENSATION && dp) {
+            n->grant_id = dp->grant_id; /* the report shows it was authorised */
+            n->rule = POLICY_BY_DISPENSATION;
+        }
         if (v.outcome == POLICY_BLOCK)
             return answer_blocked(w, q, pol, &v, NULL, 0, out, cap, limit, n);
         if (cats & w->flag_mask) { /* allowed, but the DSL sees it */

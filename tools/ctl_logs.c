@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "ctl_logs.h"
+#include "policy.h"
 #include "qlog.h"
 
 #define CTL_LOGS_DEFAULT_LIMIT 1000
@@ -247,7 +248,7 @@ static void time_text(uint64_t t_us, char *buf, size_t len, enum tfmt k)
 /* Every field of a record as text, in the order of the CSV header. */
 struct rowtext {
     char time[32], client[48], segment[64], name[1024], qtype[16], verdict[16], category[64],
-        rule[8], rcode[16], ms[16], cache[4], grant[24], answers[100];
+        rule[24], rcode[16], ms[16], cache[4], grant[24], answers[100];
 };
 
 static const char *const CSV_HEADER[] = {"time",    "client",   "segment", "name",  "type",
@@ -263,9 +264,8 @@ static void row_text(struct names *nm, const struct qlog_record *r, struct rowte
     qlog_qtype_text(r->qtype, t->qtype, sizeof t->qtype);
     snprintf(t->verdict, sizeof t->verdict, "%s", qlog_verdict_text(r->verdict));
     snprintf(t->category, sizeof t->category, "%s", cat_name(nm, r->category));
-    snprintf(t->rule, sizeof t->rule, "%u", r->rule);
-    if (!r->rule)
-        t->rule[0] = 0;
+    /* the policy's reason (policy.h), by name */
+    snprintf(t->rule, sizeof t->rule, "%s", r->rule ? policy_reason_name(r->rule) : "");
     qlog_rcode_text(r->rcode, t->rcode, sizeof t->rcode);
     snprintf(t->ms, sizeof t->ms, "%.1f", r->response_us / 1000.0);
     snprintf(t->cache, sizeof t->cache, "%s", r->flags & QLOG_F_CACHE ? "yes" : "no");

@@ -11,7 +11,7 @@
 #include "policy.h"
 #include "unit.h"
 
-enum { CAT_ADULT = 0, CAT_SOCIAL = 1, CAT_STATUTORY = 5, CAT_GAMES = 7 };
+enum { CAT_ADULT = 0, CAT_SOCIAL = 1, CAT_STATUTORY = 5, CAT_GAMES = 7, CAT_DOH = 9, CAT_VPN = 10 };
 
 static int category_id(void *arg, const char *name)
 {
@@ -24,6 +24,10 @@ static int category_id(void *arg, const char *name)
         return CAT_STATUTORY;
     if (strcmp(name, "games") == 0)
         return CAT_GAMES;
+    if (strcmp(name, "doh") == 0)
+        return CAT_DOH;
+    if (strcmp(name, "vpn_proxy") == 0)
+        return CAT_VPN;
     return -1;
 }
 
@@ -272,6 +276,16 @@ static void test_bypass_and_safe_search(void)
     CHECK_EQ(v.action->kind, CONFIG_ACTION_NODATA);
     v = decide(staff, "use-application-dns.net", 0, t); /* staff: protection off */
     CHECK_EQ(v.outcome, POLICY_PASS);
+    /* the doh and vpn_proxy categories come with bypass protection */
+    v = decide(pupil, "dns.example-doh.net", 1ull << CAT_DOH, t);
+    CHECK_EQ(v.reason, POLICY_BY_BYPASS);
+    CHECK_EQ(v.category, CAT_DOH);
+    v = decide(pupil, "hotspot.example", 1ull << CAT_VPN, t);
+    CHECK_EQ(v.reason, POLICY_BY_BYPASS);
+    CHECK_EQ(v.category, CAT_VPN);
+    v = decide(pupil, "news.bbc.co.uk", 1ull << CAT_DOH, t); /* the allow list still wins */
+    CHECK_EQ(v.reason, POLICY_BY_ALLOW);
+    CHECK_EQ(decide(staff, "dns.example-doh.net", 1ull << CAT_DOH, t).outcome, POLICY_PASS);
 
     uint8_t want[256];
     v = decide(pupil, "www.google.co.uk", 0, t);
