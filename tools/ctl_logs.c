@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "ctl_logs.h"
+#include "leases.h"
 #include "policy.h"
 #include "qlog.h"
 
@@ -120,6 +121,38 @@ static int audit(struct qlog_store *s, const char *cmd, const char *by, const ch
 }
 
 /* --- name caches for display ------------------------------------------- */
+
+/* The DHCP leases (dhcp.leases), read once per process: records and reports
+ * show the MAC address and host name that held a client's address at the
+ * time of the query.  NULL when not configured or unreadable. */
+static struct lease_table *dhcp_leases;
+
+void ctl_logs_use_leases(const struct config *cfg)
+{
+    char err[512];
+
+    if (dhcp_leases || !cfg || !cfg->dhcp_leases)
+        return;
+    if (leases_load(cfg->dhcp_leases, cfg->dhcp_format, &dhcp_leases, err, sizeof err) < 0) {
+        fprintf(stderr, "gatehousectl: device names unavailable: %s\n", err);
+        dhcp_leases = NULL;
+    }
+}
+
+/* "host aa:bb:cc:dd:ee:ff" (or just the MAC) for client at time_us; "" if
+ * unknown. */
+static void device_text(const uint8_t client[16], uint64_t time_us, char *mac, size_t maclen,
+                        char *host, size_t hostlen)
+{
+    const struct lease *l =
+        dhcp_leases ? leases_at(dhcp_leases, client, (time_t)(time_us / 1000000u)) : NULL;
+
+    mac[0] = host[0] = 0;
+    if (!l)
+        return;
+    leases_mac_text(l->mac, mac, maclen);
+    snprintf(host, hostlen, "%s", l->host);
+}
 
 struct names {
     struct qlog_store *s;
@@ -248,12 +281,12 @@ static void time_text(uint64_t t_us, char *buf, size_t len, enum tfmt k)
 /* Every field of a record as text, in the order of the CSV header. */
 struct rowtext {
     char time[32], client[48], segment[64], name[1024], qtype[16], verdict[16], category[64],
-        rule[24], rcode[16], ms[16], cache[4], grant[24], answers[100];
+        rule[24], rcode[16], ms[16], cache[4], grant[24], answers[100], mac[24], host[64], who[160];
 };
 
 static const char *const CSV_HEADER[] = {"time",    "client",   "segment", "name",  "type",
                                          "verdict", "category", "rule",    "rcode", "ms",
-                                         "cache",   "grant",    "answers"};
+                                         "cache",   "grant",    "answers", "mac",   "host"};
 
 static void row_text(struct names *nm, const struct qlog_record *r, struct rowtext *t)
 {
@@ -279,14 +312,22 @@ static void row_text(struct names *nm, const struct qlog_record *r, struct rowte
         size_t o = strlen(t->answers);
         snprintf(t->answers + o, sizeof t->answers - o, "%s%s", i ? " " : "", a);
     }
+    device_text(r->client, r->time_us, t->mac, sizeof t->mac, t->host, sizeof t->host);
+    /* the table's CLIENT column: the address, and the device when known */
+    if (t->mac[0])
+        snprintf(t->who, sizeof t->who, "%s (%s%s%s)", t->client, t->host, t->host[0] ? " " : "",
+                 t->mac);
+    else
+        snprintf(t->who, sizeof t->who, "%s", t->client);
 }
 
 static void print_csv(FILE *f, struct names *nm, const struct qlog_record *r)
 {
     struct rowtext t;
     row_text(nm, r, &t);
-    const char *v[] = {t.time, t.client, t.segment, t.name,  t.qtype, t.verdict, t.category,
-                       t.rule, t.rcode,  t.ms,      t.cache, t.grant, t.answers};
+    const char *v[] = {t.time,    t.client,   t.segment, t.name,  t.qtype,
+                       t.verdict, t.category, t.rule,    t.rcode, t.ms,
+                       t.cache,   t.grant,    t.answers, t.mac,   t.host};
     for (size_t i = 0; i < sizeof v / sizeof *v; i++)
         csv_field(f, v[i], i + 1 == sizeof v / sizeof *v);
 }
@@ -295,8 +336,9 @@ static void print_json(FILE *f, struct names *nm, const struct qlog_record *r)
 {
     struct rowtext t;
     row_text(nm, r, &t);
-    const char *v[] = {t.time, t.client, t.segment, t.name,  t.qtype, t.verdict, t.category,
-                       t.rule, t.rcode,  t.ms,      t.cache, t.grant, t.answers};
+    const char *v[] = {t.time,    t.client,   t.segment, t.name,  t.qtype,
+                       t.verdict, t.category, t.rule,    t.rcode, t.ms,
+                       t.cache,   t.grant,    t.answers, t.mac,   t.host};
     fputc('{', f);
     for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
         fprintf(f, "%s\"%s\":", i ? "," : "", CSV_HEADER[i]);
@@ -348,7 +390,7 @@ static void print_table(struct search *q)
         w[i] = (int)strlen(hdr[i]);
     for (size_t i = 0; i < q->n; i++) {
         row_text(q->nm, &q->rows[i], &t);
-        const char *v[] = {t.time,    t.client,   t.segment, t.name, t.qtype,
+        const char *v[] = {t.time,    t.who,      t.segment, t.name, t.qtype,
                            t.verdict, t.category, t.rcode,   t.ms,   t.cache};
         for (int j = 0; j < 10; j++)
             if ((int)strlen(v[j]) > w[j])
@@ -358,7 +400,7 @@ static void print_table(struct search *q)
         fprintf(q->out, "%-*s%s", j < 9 ? w[j] : 0, hdr[j], j < 9 ? "  " : "\n");
     for (size_t i = 0; i < q->n; i++) {
         row_text(q->nm, &q->rows[i], &t);
-        const char *v[] = {t.time,    t.client,   t.segment, t.name, t.qtype,
+        const char *v[] = {t.time,    t.who,      t.segment, t.name, t.qtype,
                            t.verdict, t.category, t.rcode,   t.ms,   t.cache};
         for (int j = 0; j < 10; j++) {
             if (j == 8) /* milliseconds right-aligned */
@@ -809,6 +851,7 @@ static int logs_purge(const struct ctl_global *g, int argc, char **argv)
 
 int ctl_logs(const struct ctl_global *g, int argc, char **argv)
 {
+    ctl_logs_use_leases(g->cfg);
     if (argc > 1 && strcmp(argv[1], "export") == 0)
         return logs_export(g, argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "erase") == 0)
@@ -1162,7 +1205,7 @@ static void svg_categories(FILE *f, const struct report *rp, struct names *nm)
 static void report_group(FILE *f, const struct report *rp, struct names *nm, size_t i, size_t j,
                          bool html)
 {
-    char client[48], first[16], last[16];
+    char client[160], first[16], last[16];
     uint64_t tmin = UINT64_MAX, tmax = 0;
     uint64_t percat[16] = {0};
     uint16_t catid[16];
@@ -1181,6 +1224,12 @@ static void report_group(FILE *f, const struct report *rp, struct names *nm, siz
             percat[c]++;
     }
     qlog_addr_text(rp->a[i].client, rp->a[i].family, client, sizeof client);
+    char mac[24], host[64];
+    device_text(rp->a[i].client, tmin, mac, sizeof mac, host, sizeof host);
+    if (mac[0]) { /* the device that held the address at the first attempt */
+        size_t o = strlen(client);
+        snprintf(client + o, sizeof client - o, " (%s%s%s)", host, host[0] ? " " : "", mac);
+    }
     time_text(tmin, first, sizeof first, TF_HMS);
     time_text(tmax, last, sizeof last, TF_HMS);
     if (html) {
@@ -1343,6 +1392,7 @@ out:
 
 int ctl_report(const struct ctl_global *g, int argc, char **argv)
 {
+    ctl_logs_use_leases(g->cfg);
     struct opts o;
     struct qlog_store *s;
     int rc;

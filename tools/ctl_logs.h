@@ -31,4 +31,9 @@ int ctl_audit(const struct ctl_global *g, int argc, char **argv);
 int ctl_report_daily_write(struct qlog_store *s, uint64_t day_us, char *const *cats, size_t ncats,
                            bool html, FILE *out);
 
+/* Load the DHCP leases named by cfg (dhcp.leases), once per process, so
+ * records and reports name the device (MAC, host name) behind an address.
+ * A file that cannot be read is reported on stderr and names are omitted. */
+void ctl_logs_use_leases(const struct config *cfg);
+
 #endif

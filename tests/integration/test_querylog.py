@@ -254,3 +254,25 @@ def test_follow_reads_while_daemon_writes(ctx):
     assert sorted(r["name"] for r in got) == sorted(
         ["www.good.test.", "mail.good.test.", "good.test."]), out + err
     assert [r["name"] for r in got][0] == "www.good.test.", "follow is oldest first"
+
+
+def test_device_names_from_dhcp_leases(ctx):
+    """With dhcp.leases set, records and the daily report name the device
+    (MAC and host name) that held the client's address at the time."""
+    leases = os.path.join(ctx.tmpdir, "dnsmasq.leases")
+    with open(leases, "w") as f:
+        # dnsmasq: EXPIRY MAC ADDR HOST CLIENTID (expiry 0 = infinite)
+        f.write("0 aa:bb:cc:00:11:22 127.201.0.20 ipad-year7-jo 01:aa:bb:cc:00:11:22\n")
+    d = log_daemon(ctx, extra={"dhcp": {"leases": leases, "format": "dnsmasq"}})
+    known, unknown = "127.201.0.20", "127.201.0.21"
+    d.dig(BLOCKED_NAME, "A", source=known)
+    d.dig("www.good.test", "A", source=unknown)
+    rk = wait_rows(ctx, d, 1, "--client", known)
+    assert rk and rk[0]["mac"] == "aa:bb:cc:00:11:22" and rk[0]["host"] == "ipad-year7-jo", rk
+    ru = wait_rows(ctx, d, 1, "--client", unknown)
+    assert ru and ru[0]["mac"] == "" and ru[0]["host"] == "", ru
+    table = ctl(ctx, d, "logs", "--client", known).stdout
+    assert "ipad-year7-jo aa:bb:cc:00:11:22" in table, table
+    today = time.strftime("%Y-%m-%d")
+    text = ctl(ctx, d, "report", "daily", "--date", today, "--format", "text").stdout
+    assert "127.201.0.20 (ipad-year7-jo aa:bb:cc:00:11:22)" in text, text
