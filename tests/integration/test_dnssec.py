@@ -20,10 +20,12 @@ from privnet import net as _world_net
 
 
 def net(rest):
-    """The signed world's addresses: NET.100+x.y, clear of the default world
-    (NET.0-9.y), which runs alongside in the same test session."""
+    """The signed world's addresses: NET.200+x.y.  It lives for the whole
+    session (started once, stopped at exit), so it keeps clear of the default
+    world (NET.0-9.y) and of the worlds other tests start and stop for
+    themselves (NET.100-159.y)."""
     a, b = rest.split(".", 1)
-    return _world_net("%d.%s" % (100 + int(a), b))
+    return _world_net("%d.%s" % (200 + int(a), b))
 
 
 
@@ -37,7 +39,8 @@ www       3600 A 192.0.2.1
 text      3600 TXT "only text"
 alias     3600 CNAME www.secure.test.
 out       3600 CNAME www.insecure.test.
-""")
+big       3600 TXT "%s" "%s"
+""" % ("a" * 200, "b" * 200))
     w.zone("nsec3.test.", {"ns1.nsec3.test.": net("3.1")}, records="""
 www       3600 A 192.0.2.3
 *.wild    3600 A 192.0.2.4
@@ -250,6 +253,162 @@ def test_cd_returns_unchecked_data(ctx):
     assert a.rcode == "NOERROR" and a.rdatas("A") == ["192.0.2.66"], a.text
     assert "ad" not in a.flags, a.text
     _bogus(_q(d, "www.bogus.test"), "without CD", 6)
+
+
+# --- what DO clients get (RFC 4035 section 3.2.1) ----------------------------
+
+
+def _plain(d, name, qtype="A", **kw):
+    """Without DO (dig's default EDNS query has DO clear)."""
+    return d.dig(name, qtype, **kw)
+
+
+def _sigs(a, covered, section="answer"):
+    """The RRSIGs of a section that cover type `covered`."""
+    return [rr for rr in getattr(a, section)
+            if rr.rtype == "RRSIG" and rr.rdata.split()[0] == covered]
+
+
+def _no_dnssec_records(a, what):
+    for sec in ("answer", "authority", "additional"):
+        bad = [rr for rr in getattr(a, sec) if rr.rtype in ("RRSIG", "NSEC", "NSEC3")]
+        assert not bad, "%s: DNSSEC records without DO in %s: %s\n%s" % (what, sec, bad, a.text)
+
+
+def _signed_positive(a, what, rtype="A"):
+    _secure(a, what)
+    assert a.rdatas(rtype), "%s: no %s\n%s" % (what, rtype, a.text)
+    assert _sigs(a, rtype), "%s: no RRSIG over the %s set\n%s" % (what, rtype, a.text)
+
+
+def _signed_denial(a, what, rcode, denial):
+    _secure(a, what)
+    assert a.rcode == rcode, "%s: %s, want %s\n%s" % (what, a.rcode, rcode, a.text)
+    assert not a.answer, a.text
+    assert "SOA" in a.types("authority"), "%s: no SOA\n%s" % (what, a.text)
+    assert _sigs(a, "SOA", "authority"), "%s: no RRSIG over the SOA\n%s" % (what, a.text)
+    assert denial in a.types("authority"), "%s: no %s\n%s" % (what, denial, a.text)
+    assert _sigs(a, denial, "authority"), "%s: no RRSIG over the %s\n%s" % (what, denial, a.text)
+    # Every denial record comes with a signature over it (one per owner).
+    owners = {rr.name for rr in a.authority if rr.rtype == denial}
+    signed = {rr.name for rr in _sigs(a, denial, "authority")}
+    assert owners == signed, "%s: unsigned %s: %s\n%s" % (what, denial, owners - signed, a.text)
+
+
+def test_do_positive_answer_has_rrsigs(ctx):
+    d = _daemon(ctx)
+    for when in ("miss", "cache"):
+        _signed_positive(_q(d, "www.secure.test"), "www.secure.test A DO (%s)" % when)
+    for when in ("miss", "cache"):
+        _signed_positive(_q(d, "www.nsec3.test"), "www.nsec3.test A DO (%s)" % when)
+    # A CNAME chain: both RRsets carry their signatures.
+    for when in ("miss", "cache"):
+        a = _q(d, "alias.secure.test")
+        _signed_positive(a, "alias.secure.test DO (%s)" % when)
+        assert _sigs(a, "CNAME"), a.text
+    a = _plain(d, "www.secure.test")
+    assert a.rdatas("A") == ["192.0.2.1"], a.text
+    _no_dnssec_records(a, "www.secure.test without DO")
+
+
+def test_do_wildcard_answer_has_proof(ctx):
+    """RFC 4035 3.1.3.3: a wildcard expansion comes with the NSEC/NSEC3
+    showing no closer name exists."""
+    d = _daemon(ctx)
+    for name, denial in (("anything.wild.secure.test", "NSEC"), ("x.wild.nsec3.test", "NSEC3")):
+        for when in ("miss", "cache"):
+            a = _q(d, name)
+            _signed_positive(a, "%s DO (%s)" % (name, when))
+            assert denial in a.types("authority"), a.text
+            assert _sigs(a, denial, "authority"), a.text
+        _no_dnssec_records(_plain(d, name), name + " without DO")
+
+
+def test_do_negative_answers_carry_denial(ctx):
+    d = _daemon(ctx)
+    cases = (("nope.secure.test", "A", "NXDOMAIN", "NSEC"),
+             ("text.secure.test", "A", "NOERROR", "NSEC"),
+             ("nope.nsec3.test", "A", "NXDOMAIN", "NSEC3"),
+             ("www.nsec3.test", "TXT", "NOERROR", "NSEC3"))
+    for name, qtype, rcode, denial in cases:
+        for when in ("miss", "cache"):
+            _signed_denial(_q(d, name, qtype), "%s %s DO (%s)" % (name, qtype, when), rcode,
+                           denial)
+        a = _plain(d, name, qtype)
+        assert a.rcode == rcode and a.types("authority") == ["SOA"], a.text
+        _no_dnssec_records(a, "%s %s without DO" % (name, qtype))
+
+
+def test_do_and_plain_interleaved(ctx):
+    """The same question from DO and non-DO clients, alternating, on a
+    miss and then from the cache: each gets its own form."""
+    d = _daemon(ctx)
+    for name, qtype in (("www.secure.test", "A"), ("nope.secure.test", "A"),
+                        ("www.nsec3.test", "TXT")):
+        for i in range(3):
+            do = _q(d, name, qtype)
+            plain = _plain(d, name, qtype, extra=["+noadflag"])
+            what = "%s %s round %d" % (name, qtype, i)
+            _secure(do, what + " DO")
+            assert _sigs(do, qtype) or _sigs(do, "SOA", "authority"), what + "\n" + do.text
+            _no_dnssec_records(plain, what + " plain")
+            assert "ad" not in plain.flags, plain.text  # RFC 6840 5.8: asked with neither DO nor AD
+            assert plain.rcode == do.rcode, (plain.text, do.text)
+    # Plain first this time, then DO.
+    plain = _plain(d, "ok.bogus.test")
+    _no_dnssec_records(plain, "ok.bogus.test plain first")
+    _signed_positive(_q(d, "ok.bogus.test"), "ok.bogus.test DO after plain")
+
+
+def test_do_insecure_answer_has_no_ad_and_no_sigs(ctx):
+    d = _daemon(ctx)
+    for when in ("miss", "cache"):
+        a = _q(d, "www.insecure.test")
+        _insecure(a, "insecure DO (%s)" % when)
+        assert a.rdatas("A") == ["192.0.2.5"] and not _sigs(a, "A"), a.text
+
+
+def test_do_bogus_stays_servfail(ctx):
+    d = _daemon(ctx)
+    for when in ("miss", "again"):
+        a = _q(d, "www.bogus.test")
+        _bogus(a, "bogus DO (%s)" % when, 6)
+        assert not a.answer and not a.authority, a.text
+
+
+def test_do_cd_returns_unchecked_data_with_rrsigs(ctx):
+    d = _daemon(ctx)
+    a = _q(d, "www.bogus.test", cd=True)
+    assert a.rcode == "NOERROR" and a.rdatas("A") == ["192.0.2.66"], a.text
+    assert _sigs(a, "A"), "CD+DO: the (bad) RRSIG must come along\n%s" % a.text
+    assert "ad" not in a.flags, a.text
+    # Secure data asked with CD, from the cache the second time.
+    for when in ("miss", "cache"):
+        a = _q(d, "www.secure.test", cd=True)
+        assert a.rdatas("A") == ["192.0.2.1"] and _sigs(a, "A"), a.text
+    a = d.dig("www.bogus.test", "A", extra=["+cd"])
+    assert a.rcode == "NOERROR", a.text
+    _no_dnssec_records(a, "CD without DO")
+
+
+def test_do_truncation_over_udp(ctx):
+    """RRSIGs make the DO answer bigger than 512 octets where the plain one
+    fits: over UDP with a 512-octet buffer the DO client gets TC (RFC 2181
+    section 9) and the whole signed answer over TCP; the plain client is
+    not truncated."""
+    d = _daemon(ctx)
+    for when in ("miss", "cache"):
+        a = d.dig("big.secure.test", "TXT", bufsize=512, extra=["+dnssec"])
+        assert "tc" in a.flags, "DO over UDP/512 (%s): want TC\n%s" % (when, a.text)
+        assert not a.answer, a.text
+        p = d.dig("big.secure.test", "TXT", bufsize=512)
+        assert "tc" not in p.flags and len(p.rdatas("TXT")) == 1, p.text
+        _no_dnssec_records(p, "big TXT plain")
+    a = d.dig("big.secure.test", "TXT", tcp=True, extra=["+dnssec"])
+    _signed_positive(a, "big TXT DO over TCP", "TXT")
+    a = d.dig("big.secure.test", "TXT", bufsize=1232, extra=["+dnssec"])
+    assert "tc" not in a.flags, a.text
+    _signed_positive(a, "big TXT DO over UDP/1232", "TXT")
 
 
 def test_validation_off_answers_bogus_data(ctx):
