@@ -688,15 +688,15 @@ int main(int argc, char **argv)
     log_name_tables(m.d.qlog, m.d.env);
     m.d.grants = open_grants(cfg);
     err[0] = '\0';
-    if (geo_open(cfg, &m.d.geo, err, sizeof err) < 0) {
-        log_error("%s", err); /* geo.required: a missing database stops start-up */
-        return 1;
-    }
-    if (err[0])
+    /* With geo.required a missing database stops start-up (through the
+     * cleanup below); without, it is a warning and the feature is off. */
+    int rc = geo_open(cfg, &m.d.geo, err, sizeof err);
+    if (rc == 0 && err[0])
         log_warning("geo: %s", err);
 
     int exit_code = 0;
-    int rc = start_workers(&m, cfg, err, sizeof err);
+    if (rc == 0)
+        rc = start_workers(&m, cfg, err, sizeof err);
     if (rc == 0 && m.d.qlog &&
         (rc = qlog_writer_start(m.d.qlog, cfg->log_retention, cfg->log_retention_flagged)) < 0)
         snprintf(err, sizeof err, "cannot start the query log writer: %s", strerror(-rc));
