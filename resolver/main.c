@@ -200,7 +200,13 @@ static struct qlog_store *open_query_log(const struct config *cfg)
         return NULL;
     }
     if ((rc = qlog_open(cfg->log_path, cfg->log_map_size, 0, &q)) < 0) {
-        log_error("query log disabled: cannot open %s: %s", cfg->log_path, strerror(-rc));
+        if (rc == -EPROTO)
+            log_error("query log disabled: %s holds a log in another format version; move it "
+                      "aside (its records stay readable by the gatehousectl that wrote them) "
+                      "and restart to begin a new one",
+                      cfg->log_path);
+        else
+            log_error("query log disabled: cannot open %s: %s", cfg->log_path, strerror(-rc));
         return NULL;
     }
     return q;

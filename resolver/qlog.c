@@ -32,6 +32,11 @@
  *   meta        "version"     -> u32 QLOG_STORE_VERSION (checked at open)
  *               "s" ID(u8)    -> segment name
  *               "c" ID(u16)   -> category name
+ *               "a" ASN(u32)  -> AS owner name, as a record's org last gave it;
+ *                                written by the writer in the transaction
+ *                                of the record that brought it (an
+ *                                in-memory set of the ASNs done, bounded,
+ *                                keeps that to once per ASN per run)
  *               "purged_until"-> u64 TIME: unflagged records before it are gone
  *               "deletions"   -> u64, counts transactions that deleted records
  *                                (purge, erase): the writer checks its
@@ -54,10 +59,13 @@
  * Segments may overlap in time (a slow query is logged late): searches
  * merge by time, deletions try every segment whose range holds the record.
  *
- * Record value, format 1: an 18-byte header (struct qlog_disk), then the
+ * Record value, format 2: an 18-byte header (struct qlog_disk), then the
  * client (4 or 16 bytes), the grant id (8 bytes, only if QLOG_D_GRANT), the
- * answers (4 or 16 bytes each) and the wire name.  About 60-80 bytes for a
- * typical query instead of the 344-byte ring slot.
+ * answers (4 or 16 bytes each), the AS number (4 bytes, only if
+ * QLOG_D_ASN), the country (2 bytes, only if QLOG_D_CC) and the wire name.
+ * About 60-80 bytes for a typical query instead of the 400-byte ring slot;
+ * a record without geo data is as long as in format 1.  The AS owner is
+ * not in the record: "a" in meta names it once per AS number.
  *
  * Device names from DHCP leases (a later extension): a "devices" database
  * keyed by ADDR16 TIME (lease start) -> device name, filled from the lease
@@ -86,6 +94,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -94,8 +103,10 @@
 #include "log.h"
 #include "qlog.h"
 
-#define QLOG_STORE_VERSION 2u /* 2: index segments (1 had one client/name B-tree) */
-#define QLOG_RECORD_FORMAT 1u
+/* 2: index segments (1 had one client/name B-tree); 3: records carry the
+ * answer's AS number and country, meta the AS owner table */
+#define QLOG_STORE_VERSION 3u
+#define QLOG_RECORD_FORMAT 2u /* 2: QLOG_D_ASN, QLOG_D_CC */
 #define QLOG_MAX_RINGS 256
 #define QLOG_KEY_TS 12                     /* TIME SEQ */
 #define QLOG_RNAME_MAX (QLOG_NAME_MAX + 1) /* reversed labels + 0 */
@@ -111,8 +122,16 @@
 #define QLOG_SEGS_MAX (1u << 22)           /* segments a query looks at (8 years of minutes) */
 #define QLOG_RETRY_STOPPED_S 60            /* try again after a full map */
 #define QLOG_NAME_TABLE_MAX 63
+#define QLOG_ASN_SLOTS 32768    /* the writer's set of AS numbers whose owner is stored */
+#define QLOG_ASN_SEEN_MAX 16384 /* at most this many (half full), then it starts afresh */
 
-static_assert(sizeof(struct qlog_record) == 344, "ring slot size is part of the ABI");
+/* 344 bytes before the geo fields: +56 (asn 4, country 2, org 48, padding
+ * 2), 3.5 MiB more per worker ring of QLOG_RING_DEFAULT slots. */
+static_assert(sizeof(struct qlog_record) == 400, "ring slot size is part of the ABI");
+/* qlog_submit and ring_drain copy org only for records with an AS number */
+static_assert(offsetof(struct qlog_record, org) + QLOG_ORG_MAX ==
+                  offsetof(struct qlog_record, name),
+              "org sits right before name");
 
 /* The stored header; byte arrays so it has no padding and no byte order. */
 struct qlog_disk {
@@ -135,7 +154,18 @@ static_assert(sizeof(struct qlog_disk) == 18, "record header format 1 is 18 byte
 #define QLOG_D_NADDR 0x0c /* answers, 0..2, << 2 */
 #define QLOG_D_A0V6 0x10  /* answer 0 is 16 bytes */
 #define QLOG_D_A1V6 0x20  /* answer 1 is 16 bytes */
-#define QLOG_VALUE_MAX (sizeof(struct qlog_disk) + 16 + 8 + 32 + QLOG_NAME_MAX)
+#define QLOG_D_ASN 0x40   /* 4-byte AS number follows the answers (format 2) */
+#define QLOG_D_CC 0x80    /* 2-byte country follows (format 2) */
+#define QLOG_VALUE_MAX (sizeof(struct qlog_disk) + 16 + 8 + 32 + 4 + 2 + QLOG_NAME_MAX)
+
+/* AS numbers whose owner name is in the store (open addressing, 0 = an
+ * empty slot: AS 0 is never an owner).  The numbers come from answers
+ * chosen by outside servers, so the hash is seeded with a secret. */
+struct asnset {
+    uint32_t *slots; /* QLOG_ASN_SLOTS, allocated on first use */
+    size_t n;
+    uint64_t seed;
+};
 
 struct qlog_ring {
     _Alignas(64) atomic_size_t head; /* written by the producer */
@@ -193,6 +223,7 @@ struct qlog_store {
     atomic_bool stop;
     uint32_t retention_s, retention_flagged_s;
     struct qlog_record *batch; /* writer thread only */
+    struct asnset asns;        /* writer thread only */
 
     atomic_uint_fast64_t written, lost, commits, lag_us, purged;
     atomic_int last_error;
@@ -337,6 +368,11 @@ static bool rec_in_verdict_index(const struct qlog_record *r)
 
 /* --- record encoding --------------------------------------------------- */
 
+static bool country_valid(const char c[2])
+{
+    return c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z';
+}
+
 static size_t rec_encode(const struct qlog_record *r, uint8_t out[QLOG_VALUE_MAX])
 {
     struct qlog_disk d = {0};
@@ -375,6 +411,17 @@ static size_t rec_encode(const struct qlog_record *r, uint8_t out[QLOG_VALUE_MAX
             memcpy(out + o, r->answer[i] + 12, 4);
             o += 4;
         }
+    }
+    /* geo data only when known: a record without it does not grow */
+    if (r->asn) {
+        d.layout |= QLOG_D_ASN;
+        put_be32(out + o, r->asn);
+        o += 4;
+    }
+    if (country_valid(r->country)) {
+        d.layout |= QLOG_D_CC;
+        memcpy(out + o, r->country, 2);
+        o += 2;
     }
     memcpy(out + o, r->name, r->name_len);
     o += r->name_len;
@@ -444,6 +491,18 @@ static int rec_decode(const MDB_val *k, const MDB_val *v, struct qlog_record *r)
             v4mapped(r->answer[i], p + o);
         r->answer_family[i] = a6 ? 6 : 4;
         o += alen;
+    }
+    if (d.layout & QLOG_D_ASN) {
+        if (o + 4 > n)
+            return -EIO;
+        r->asn = get_be32(p + o);
+        o += 4;
+    }
+    if (d.layout & QLOG_D_CC) {
+        if (o + 2 > n || !country_valid((const char *)p + o))
+            return -EIO;
+        memcpy(r->country, p + o, 2);
+        o += 2;
     }
     if (d.name_len == 0 || o + d.name_len != n)
         return -EIO;
@@ -540,6 +599,8 @@ int qlog_open(const char *path, size_t map_size, unsigned flags, struct qlog_sto
     s->rdonly = flags & QLOG_OPEN_RDONLY;
     pthread_mutex_init(&s->rings_mu, NULL);
     s->audit_seq = (uint32_t)getpid() << 12;
+    if (getrandom(&s->asns.seed, sizeof s->asns.seed, GRND_NONBLOCK) != sizeof s->asns.seed)
+        s->asns.seed = wall_us() ^ (uint64_t)getpid() << 32 ^ (uint64_t)(uintptr_t)s;
     if (!s->rdonly && mkdir(path, 0750) != 0 && errno != EEXIST) {
         rc = -errno;
         goto fail;
@@ -616,6 +677,7 @@ void qlog_close(struct qlog_store *s)
         free(s->rings[i]);
     }
     pend_free(&s->pend);
+    free(s->asns.slots);
     mdb_env_close(s->env);
     pthread_mutex_destroy(&s->rings_mu);
     free(s);
@@ -772,6 +834,17 @@ struct qlog_ring *qlog_ring_new(struct qlog_store *s, size_t capacity)
     return r;
 }
 
+/* A ring copy: the fixed fields, the owner only with an AS number (it is
+ * read only then), and name_len bytes of the name. */
+static void rec_copy(struct qlog_record *dst, const struct qlog_record *src)
+{
+    size_t nl = src->name_len;
+    memcpy(dst, src, offsetof(struct qlog_record, org));
+    if (src->asn)
+        memcpy(dst->org, src->org, QLOG_ORG_MAX);
+    memcpy(dst->name, src->name, nl);
+}
+
 bool qlog_submit(struct qlog_ring *ring, const struct qlog_record *r)
 {
     size_t h = atomic_load_explicit(&ring->head, memory_order_relaxed);
@@ -783,8 +856,7 @@ bool qlog_submit(struct qlog_ring *ring, const struct qlog_record *r)
             return false;
         }
     }
-    size_t n = r->name_len;
-    memcpy(&ring->slots[h & ring->mask], r, offsetof(struct qlog_record, name) + n);
+    rec_copy(&ring->slots[h & ring->mask], r);
     atomic_store_explicit(&ring->head, h + 1, memory_order_release);
     return true;
 }
@@ -797,11 +869,8 @@ static size_t ring_drain(struct qlog_ring *ring, struct qlog_record *out, size_t
     size_t n = h - t;
     if (n > max)
         n = max;
-    for (size_t i = 0; i < n; i++) {
-        const struct qlog_record *src = &ring->slots[(t + i) & ring->mask];
-        size_t nl = src->name_len;
-        memcpy(&out[i], src, offsetof(struct qlog_record, name) + nl);
-    }
+    for (size_t i = 0; i < n; i++)
+        rec_copy(&out[i], &ring->slots[(t + i) & ring->mask]);
     atomic_store_explicit(&ring->tail, t + n, memory_order_release);
     return n;
 }
@@ -1009,6 +1078,99 @@ out:
     return (long)n;
 }
 
+/* --- the AS owner table ------------------------------------------------ */
+
+static size_t asn_hash(const struct asnset *a, uint32_t asn)
+{
+    uint64_t x = asn + a->seed; /* splitmix64's finaliser over a secret offset */
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    return (size_t)(x ^ (x >> 31)) & (QLOG_ASN_SLOTS - 1);
+}
+
+static bool asnset_has(const struct asnset *a, uint32_t asn)
+{
+    if (!a->slots)
+        return false;
+    for (size_t i = asn_hash(a, asn); a->slots[i]; i = (i + 1) & (QLOG_ASN_SLOTS - 1))
+        if (a->slots[i] == asn)
+            return true;
+    return false;
+}
+
+static void asnset_clear(struct asnset *a)
+{
+    if (a->slots)
+        memset(a->slots, 0, QLOG_ASN_SLOTS * sizeof *a->slots);
+    a->n = 0;
+}
+
+/* Without memory the set stays empty: every record then looks its owner up
+ * in the store (correct, only slower). */
+static void asnset_add(struct asnset *a, uint32_t asn)
+{
+    if (!a->slots && !(a->slots = calloc(QLOG_ASN_SLOTS, sizeof *a->slots)))
+        return;
+    if (a->n >= QLOG_ASN_SEEN_MAX) /* bounded: start afresh, names are rewritten once */
+        asnset_clear(a);
+    size_t i = asn_hash(a, asn);
+    while (a->slots[i] && a->slots[i] != asn)
+        i = (i + 1) & (QLOG_ASN_SLOTS - 1);
+    if (!a->slots[i]) {
+        a->slots[i] = asn;
+        a->n++;
+    }
+}
+
+/* Store R's owner under its AS number in TXN, unless SEEN says it is there
+ * already or it is there with the same name (no page dirtied).  The name
+ * comes from a database file: control characters become '?', and a UTF-8
+ * character the worker's truncation cut in two is dropped. */
+static int owner_note(struct qlog_store *s, MDB_txn *txn, struct asnset *seen,
+                      const struct qlog_record *r)
+{
+    char name[QLOG_ORG_MAX];
+    size_t n = strnlen(r->org, QLOG_ORG_MAX - 1);
+    uint8_t kb[5] = {'a'};
+    MDB_val k = {sizeof kb, kb}, d;
+
+    if (!r->asn || n == 0 || asnset_has(seen, r->asn))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)r->org[i];
+        name[i] = c < 0x20 || c == 0x7f ? '?' : (char)c;
+    }
+    if ((unsigned char)name[n - 1] >= 0x80) { /* ends inside a multi-byte character? */
+        size_t lead = n - 1, want;
+        while (lead > 0 && ((unsigned char)name[lead] & 0xc0) == 0x80 && n - lead < 4)
+            lead--;
+        unsigned char c = (unsigned char)name[lead];
+        want = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+        if (c >= 0xc0 && n - lead < want)
+            n = lead;
+        if (n == 0)
+            return 0;
+    }
+    put_be32(kb + 1, r->asn);
+    int rc = mdb_get(txn, s->meta, &k, &d);
+    if (rc == MDB_NOTFOUND || (rc == 0 && (d.mv_size != n || memcmp(d.mv_data, name, n) != 0))) {
+        d.mv_size = n;
+        d.mv_data = name;
+        rc = mdb_put(txn, s->meta, &k, &d, 0);
+    }
+    if (rc != 0)
+        return qlog_errno(rc);
+    asnset_add(seen, r->asn);
+    return 0;
+}
+
+int qlog_asn_name(struct qlog_store *s, uint32_t asn, char *buf, size_t len)
+{
+    uint8_t k[5] = {'a'};
+    put_be32(k + 1, asn);
+    return table_get(s, k, sizeof k, buf, len);
+}
+
 /* --- writing ----------------------------------------------------------- */
 
 /* Put one record in "log" and "by_verdict", and its client and name entries
@@ -1070,10 +1232,13 @@ static int cmp_time(const void *a, const void *b)
 /* One write transaction for N records (sorted in place).  With P (the
  * writer thread's pending index) the records' keys go to "recent" and their
  * index entries to P, written as a segment later; without, they are
- * indexed in a segment of their own in the same transaction.  Returns the
- * number stored (malformed ones are skipped) or a negative errno; on error
- * nothing of the batch is stored and P is as it was. */
-static long write_batch(struct qlog_store *s, struct qlog_record *recs, size_t n, struct pending *p)
+ * indexed in a segment of their own in the same transaction.  New AS
+ * owners go to the owner table in the same transaction (SEEN: the ASNs
+ * done).  Returns the number stored (malformed ones are skipped) or a
+ * negative errno; on error nothing of the batch is stored, P is as it was
+ * and SEEN is emptied (it may name owners of the aborted transaction). */
+static long write_batch(struct qlog_store *s, struct qlog_record *recs, size_t n, struct pending *p,
+                        struct asnset *seen)
 {
     MDB_txn *txn;
     MDB_cursor *logc = NULL, *recc = NULL;
@@ -1110,6 +1275,8 @@ static long write_batch(struct qlog_store *s, struct qlog_record *recs, size_t n
     for (size_t i = 0; i < n; i++) {
         size_t before = p ? p->n : own.n;
         rc = put_record(s, txn, logc, &recs[i], &append, p ? p : &own);
+        if (rc == 0 && recs[i].asn)
+            rc = owner_note(s, txn, seen, &recs[i]);
         if (rc < 0)
             goto fail;
         stored += rc == 0;
@@ -1146,6 +1313,7 @@ fail:
     if (txn)
         mdb_txn_abort(txn);
     pend_free(&own);
+    asnset_clear(seen);
     s->seq = seq0;
     s->recent_next = recent0;
     if (p) {
@@ -1165,19 +1333,22 @@ int qlog_write(struct qlog_store *s, const struct qlog_record *recs, size_t n)
     if (chunk == 0)
         return 0;
     struct qlog_record *copy = malloc(chunk * sizeof *copy);
+    struct asnset seen = {.seed = s->asns.seed}; /* not the writer thread's */
     if (!copy)
         return -ENOMEM;
     for (size_t i = 0; i < n; i += chunk) {
         size_t m = n - i < chunk ? n - i : chunk;
         memcpy(copy, recs + i, m * sizeof *copy);
-        long rc = write_batch(s, copy, m, NULL);
+        long rc = write_batch(s, copy, m, NULL, &seen);
         if (rc < 0) {
             free(copy);
+            free(seen.slots);
             return (int)rc;
         }
         atomic_fetch_add(&s->written, (uint64_t)rc);
     }
     free(copy);
+    free(seen.slots);
     return 0;
 }
 
@@ -1752,11 +1923,11 @@ static void writer_commit(struct qlog_store *s, size_t n, uint64_t *stopped_at)
         if (s->batch[i].time_us < oldest)
             oldest = s->batch[i].time_us;
     bool was_empty = s->pend.n == 0;
-    long rc = write_batch(s, s->batch, n, &s->pend);
+    long rc = write_batch(s, s->batch, n, &s->pend, &s->asns);
     if (rc == -ENOSPC && s->retention_s) {
         long freed = qlog_purge(s, wall_us(), s->retention_s, s->retention_flagged_s);
         if (freed > 0)
-            rc = write_batch(s, s->batch, n, &s->pend);
+            rc = write_batch(s, s->batch, n, &s->pend, &s->asns);
     }
     if (rc == -ENOSPC) {
         map_full(s, stopped_at);
@@ -1922,6 +2093,10 @@ static bool rec_matches(const struct qlog_filter *f, const struct qlog_record *r
     if (f->has_segment && r->segment != f->segment)
         return false;
     if (f->has_category && r->category != f->category)
+        return false;
+    if (f->has_asn && r->asn != f->asn)
+        return false;
+    if (f->has_country && memcmp(r->country, f->country, 2) != 0)
         return false;
     if (f->blocked_only && r->verdict != QLOG_BLOCKED)
         return false;
@@ -2576,7 +2751,30 @@ int qlog_parse_addr(const char *s, uint8_t addr[16], uint8_t *family)
     return -EINVAL;
 }
 
+int qlog_parse_country(const char *s, char out[2])
+{
+    char c[2];
+    if (!s || !s[0] || !s[1] || s[2])
+        return -EINVAL;
+    for (int i = 0; i < 2; i++) /* ASCII only, whatever the locale */
+        c[i] = s[i] >= 'a' && s[i] <= 'z' ? (char)(s[i] - 'a' + 'A') : s[i];
+    if (!country_valid(c))
+        return -EINVAL;
+    memcpy(out, c, 2);
+    return 0;
+}
+
 /* --- presentation ------------------------------------------------------ */
+
+void qlog_country_text(const char country[2], char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    if (country_valid(country))
+        snprintf(buf, len, "%c%c", country[0], country[1]);
+    else
+        buf[0] = 0;
+}
 
 void qlog_name_text(const uint8_t *w, size_t wl, char *buf, size_t len)
 {

@@ -42,13 +42,14 @@
 
 /* What the query log needs to know about how a query was answered. */
 struct note {
-    uint64_t start_us; /* when the query arrived */
-    uint8_t verdict;   /* enum qlog_verdict */
-    uint8_t flags;     /* QLOG_F_* */
-    uint8_t segment;   /* segment index + 1; 0 = none */
-    int category;      /* category bit that decided or flagged it, or -1 */
-    uint64_t grant_id; /* the guest grant or dispensation that let it through, or 0 */
-    uint16_t rule;     /* enum policy_reason that decided, 0 = none */
+    uint64_t start_us;          /* when the query arrived */
+    uint8_t verdict;            /* enum qlog_verdict */
+    uint8_t flags;              /* QLOG_F_* */
+    uint8_t segment;            /* segment index + 1; 0 = none */
+    int category;               /* category bit that decided or flagged it, or -1 */
+    uint64_t grant_id;          /* the guest grant or dispensation that let it through, or 0 */
+    uint16_t rule;              /* enum policy_reason that decided, 0 = none */
+    const struct geo_info *geo; /* the network a geo rule blocked, or NULL */
 };
 
 struct waiter {
@@ -123,12 +124,13 @@ struct worker {
     uint8_t hash_key[16];
     struct worker_stats stats;
     struct outbound_stats ostats;
-    struct policy_clock clock; /* local time for schedules, refreshed each second */
-    struct qlog_ring *ring;    /* query log hand-off, or NULL when not logging */
-    struct grant_set *grants;  /* this worker's snapshot of the grants in force, or NULL */
-    struct geo_reader *geo;    /* this worker's view of the geo databases, or NULL */
-    uint64_t grants_gen;       /* the store generation it was taken at */
-    uint64_t flag_mask;        /* safeguarding categories (log.safeguarding-categories) */
+    struct policy_clock clock;   /* local time for schedules, refreshed each second */
+    struct qlog_ring *ring;      /* query log hand-off, or NULL when not logging */
+    struct grant_set *grants;    /* this worker's snapshot of the grants in force, or NULL */
+    struct geo_reader *geo;      /* this worker's view of the geo databases, or NULL */
+    struct geo_info geo_blocked; /* the network check_geo last blocked (for the log) */
+    uint64_t grants_gen;         /* the store generation it was taken at */
+    uint64_t flag_mask;          /* safeguarding categories (log.safeguarding-categories) */
     struct memo_entry *memo;
     char ede_text[256];
     uint8_t stale[WORKER_SCRATCH];
@@ -221,6 +223,21 @@ static void log_answer(struct worker *w, const struct client *c, const struct wi
             r.answer[i][10] = r.answer[i][11] = 0xff;
             memcpy(r.answer[i] + 12, v4, 4);
         }
+    }
+    /* Where the first answer address leads; for an answer a network rule
+     * replaced, the network it pointed into. */
+    struct geo_info gi;
+    const struct geo_info *g = n->geo;
+    if (!g && w->geo && r.naddrs > 0) {
+        int fam = r.answer_family[0];
+        const uint8_t *a = fam == 4 ? r.answer[0] + 12 : r.answer[0];
+        if (geo_lookup(w->geo, fam, a, &gi) == 0)
+            g = &gi;
+    }
+    if (g) {
+        r.asn = g->asn;
+        memcpy(r.country, g->country, 2);
+        snprintf(r.org, sizeof r.org, "%.*s", (int)sizeof r.org - 1, g->org);
     }
     r.name_len = (uint8_t)q->qname_len;
     memcpy(r.name, q->qname_lc, q->qname_len);
@@ -815,6 +832,8 @@ static size_t check_geo(struct worker *w, const struct geo_ruleset *rs, const st
         return 0;
     const struct config_policy *cp = geo_rules_config(gr);
     geo_match_text(&m, cp->name, w->ede_text, sizeof w->ede_text);
+    w->geo_blocked = m.info;
+    n->geo = &w->geo_blocked; /* logged before the next query reuses it */
     size_t out = synth_block(q, &cp->action, cp->block_ttl, msg, cap);
     count(&w->stats.blocked);
     count(&w->stats.answered);

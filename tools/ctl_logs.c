@@ -10,8 +10,10 @@
  * Times on the command line are local time; --since is inclusive and
  * --until exclusive, so "--since yesterday --until today" is yesterday.
  */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -22,6 +24,7 @@
 #include <unistd.h>
 
 #include "ctl_logs.h"
+#include "geo.h"
 #include "leases.h"
 #include "policy.h"
 #include "qlog.h"
@@ -30,6 +33,8 @@
 #define CTL_DETAIL_MAX 1024
 #define CTL_TOP_MAX_KEYS (1u << 22)     /* distinct keys counted; the rest go to "(other)" */
 #define CTL_REPORT_MAX_ATTEMPTS 2000000 /* safeguarding hits in one day */
+#define CTL_OWNER_CACHE 1024            /* AS owners remembered for display (direct-mapped) */
+#define CTL_COUNTRIES (26 * 26 + 1)     /* every alpha-2 code, and the last for unknown */
 
 enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON, FMT_TEXT, FMT_HTML };
 
@@ -70,7 +75,10 @@ static int open_store(const struct ctl_global *g, const char *cmd, struct qlog_s
     else if (rc == -ENOENT)
         errmsg(cmd, "cannot open the query log at %s: no such log (is log.enabled on?)", path);
     else if (rc == -EPROTO)
-        errmsg(cmd, "cannot open the query log at %s: not a query log of this version", path);
+        errmsg(cmd,
+               "cannot open the query log at %s: not a query log of this version (another "
+               "Gatehouse's format: move it aside to start a new log)",
+               path);
     else if (rc < 0)
         errmsg(cmd, "cannot open the query log at %s: %s", path, strerror(-rc));
     return rc;
@@ -154,12 +162,18 @@ static void device_text(const uint8_t client[16], uint64_t time_us, char *mac, s
     snprintf(host, hostlen, "%s", l->host);
 }
 
+struct owner_slot {
+    uint32_t asn; /* 0 = empty */
+    char name[64];
+};
+
 struct names {
     struct qlog_store *s;
     char seg[256][64];
     bool seg_tried[256];
     char *cat[65536];
     bool cat_tried[65536];
+    struct owner_slot own[CTL_OWNER_CACHE];
 };
 
 static struct names *names_new(struct qlog_store *s)
@@ -203,6 +217,21 @@ static const char *cat_name(struct names *n, uint16_t id)
         n->cat[id] = strdup(buf);
     }
     return n->cat[id] ? n->cat[id] : "?";
+}
+
+/* The owner of an AS number from the store's table, "" when unknown.  A
+ * direct-mapped cache: a collision only costs a lookup again. */
+static const char *owner_name(struct names *n, uint32_t asn)
+{
+    if (asn == 0)
+        return "";
+    struct owner_slot *o = &n->own[asn % CTL_OWNER_CACHE];
+    if (o->asn != asn) {
+        o->asn = asn;
+        if (qlog_asn_name(n->s, asn, o->name, sizeof o->name) < 0)
+            o->name[0] = 0;
+    }
+    return o->name;
 }
 
 /* --- output ------------------------------------------------------------ */
@@ -281,12 +310,15 @@ static void time_text(uint64_t t_us, char *buf, size_t len, enum tfmt k)
 /* Every field of a record as text, in the order of the CSV header. */
 struct rowtext {
     char time[32], client[48], segment[64], name[1024], qtype[16], verdict[16], category[64],
-        rule[24], rcode[16], ms[16], cache[4], grant[24], answers[100], mac[24], host[64], who[160];
+        rule[24], rcode[16], ms[16], cache[4], grant[24], answers[100], mac[24], host[64], who[160],
+        asn[16], owner[64], country[4];
 };
 
-static const char *const CSV_HEADER[] = {"time",    "client",   "segment", "name",  "type",
-                                         "verdict", "category", "rule",    "rcode", "ms",
-                                         "cache",   "grant",    "answers", "mac",   "host"};
+/* New columns go at the end: scripts read these by position too. */
+static const char *const CSV_HEADER[] = {
+    "time", "client", "segment", "name",    "type", "verdict", "category", "rule",  "rcode",
+    "ms",   "cache",  "grant",   "answers", "mac",  "host",    "asn",      "owner", "country"};
+#define CSV_COLUMNS (sizeof CSV_HEADER / sizeof *CSV_HEADER)
 
 static void row_text(struct names *nm, const struct qlog_record *r, struct rowtext *t)
 {
@@ -313,6 +345,11 @@ static void row_text(struct names *nm, const struct qlog_record *r, struct rowte
         snprintf(t->answers + o, sizeof t->answers - o, "%s%s", i ? " " : "", a);
     }
     device_text(r->client, r->time_us, t->mac, sizeof t->mac, t->host, sizeof t->host);
+    t->asn[0] = 0;
+    if (r->asn)
+        snprintf(t->asn, sizeof t->asn, "AS%" PRIu32, r->asn);
+    snprintf(t->owner, sizeof t->owner, "%s", owner_name(nm, r->asn));
+    qlog_country_text(r->country, t->country, sizeof t->country);
     /* the table's CLIENT column: the address, and the device when known */
     if (t->mac[0])
         snprintf(t->who, sizeof t->who, "%s (%s%s%s)", t->client, t->host, t->host[0] ? " " : "",
@@ -321,26 +358,34 @@ static void row_text(struct names *nm, const struct qlog_record *r, struct rowte
         snprintf(t->who, sizeof t->who, "%s", t->client);
 }
 
+/* The fields in CSV_HEADER order. */
+static void row_fields(const struct rowtext *t, const char *v[CSV_COLUMNS])
+{
+    const char *f[] = {t->time,     t->client, t->segment, t->name, t->qtype, t->verdict,
+                       t->category, t->rule,   t->rcode,   t->ms,   t->cache, t->grant,
+                       t->answers,  t->mac,    t->host,    t->asn,  t->owner, t->country};
+    static_assert(sizeof f / sizeof *f == CSV_COLUMNS, "a value for every CSV column");
+    memcpy(v, f, sizeof f);
+}
+
 static void print_csv(FILE *f, struct names *nm, const struct qlog_record *r)
 {
     struct rowtext t;
+    const char *v[CSV_COLUMNS];
     row_text(nm, r, &t);
-    const char *v[] = {t.time,    t.client,   t.segment, t.name,  t.qtype,
-                       t.verdict, t.category, t.rule,    t.rcode, t.ms,
-                       t.cache,   t.grant,    t.answers, t.mac,   t.host};
-    for (size_t i = 0; i < sizeof v / sizeof *v; i++)
-        csv_field(f, v[i], i + 1 == sizeof v / sizeof *v);
+    row_fields(&t, v);
+    for (size_t i = 0; i < CSV_COLUMNS; i++)
+        csv_field(f, v[i], i + 1 == CSV_COLUMNS);
 }
 
 static void print_json(FILE *f, struct names *nm, const struct qlog_record *r)
 {
     struct rowtext t;
+    const char *v[CSV_COLUMNS];
     row_text(nm, r, &t);
-    const char *v[] = {t.time,    t.client,   t.segment, t.name,  t.qtype,
-                       t.verdict, t.category, t.rule,    t.rcode, t.ms,
-                       t.cache,   t.grant,    t.answers, t.mac,   t.host};
+    row_fields(&t, v);
     fputc('{', f);
-    for (size_t i = 0; i < sizeof v / sizeof *v; i++) {
+    for (size_t i = 0; i < CSV_COLUMNS; i++) {
         fprintf(f, "%s\"%s\":", i ? "," : "", CSV_HEADER[i]);
         json_str(f, v[i]);
     }
@@ -380,33 +425,45 @@ static int search_cb(const struct qlog_record *r, void *arg)
     return 0;
 }
 
+#define TABLE_COLUMNS 13
+#define TABLE_MS 8 /* milliseconds: right-aligned */
+
+static void table_fields(const struct rowtext *t, const char *v[TABLE_COLUMNS])
+{
+    const char *f[] = {t->time,  t->who, t->segment, t->name, t->qtype, t->verdict, t->category,
+                       t->rcode, t->ms,  t->cache,   t->asn,  t->owner, t->country};
+    static_assert(sizeof f / sizeof *f == TABLE_COLUMNS, "a value for every table column");
+    memcpy(v, f, sizeof f);
+}
+
 static void print_table(struct search *q)
 {
-    static const char *hdr[] = {"TIME",    "CLIENT",   "SEGMENT", "NAME", "TYPE",
-                                "VERDICT", "CATEGORY", "RCODE",   "MS",   "CACHE"};
-    int w[10];
+    static const char *hdr[TABLE_COLUMNS] = {"TIME",    "CLIENT",   "SEGMENT", "NAME", "TYPE",
+                                             "VERDICT", "CATEGORY", "RCODE",   "MS",   "CACHE",
+                                             "ASN",     "OWNER",    "COUNTRY"};
+    const int last = TABLE_COLUMNS - 1;
+    int w[TABLE_COLUMNS];
+    const char *v[TABLE_COLUMNS];
     struct rowtext t;
-    for (int i = 0; i < 10; i++)
+    for (int i = 0; i < TABLE_COLUMNS; i++)
         w[i] = (int)strlen(hdr[i]);
     for (size_t i = 0; i < q->n; i++) {
         row_text(q->nm, &q->rows[i], &t);
-        const char *v[] = {t.time,    t.who,      t.segment, t.name, t.qtype,
-                           t.verdict, t.category, t.rcode,   t.ms,   t.cache};
-        for (int j = 0; j < 10; j++)
+        table_fields(&t, v);
+        for (int j = 0; j < TABLE_COLUMNS; j++)
             if ((int)strlen(v[j]) > w[j])
                 w[j] = (int)strlen(v[j]) > 80 ? 80 : (int)strlen(v[j]);
     }
-    for (int j = 0; j < 10; j++)
-        fprintf(q->out, "%-*s%s", j < 9 ? w[j] : 0, hdr[j], j < 9 ? "  " : "\n");
+    for (int j = 0; j < TABLE_COLUMNS; j++)
+        fprintf(q->out, "%-*s%s", j < last ? w[j] : 0, hdr[j], j < last ? "  " : "\n");
     for (size_t i = 0; i < q->n; i++) {
         row_text(q->nm, &q->rows[i], &t);
-        const char *v[] = {t.time,    t.who,      t.segment, t.name, t.qtype,
-                           t.verdict, t.category, t.rcode,   t.ms,   t.cache};
-        for (int j = 0; j < 10; j++) {
-            if (j == 8) /* milliseconds right-aligned */
+        table_fields(&t, v);
+        for (int j = 0; j < TABLE_COLUMNS; j++) {
+            if (j == TABLE_MS)
                 fprintf(q->out, "%*s  ", w[j], v[j]);
             else
-                fprintf(q->out, "%-*s%s", j < 9 ? w[j] : 0, v[j], j < 9 ? "  " : "\n");
+                fprintf(q->out, "%-*s%s", j < last ? w[j] : 0, v[j], j < last ? "  " : "\n");
         }
     }
 }
@@ -426,6 +483,8 @@ enum {
     OPT_REASON,
     OPT_DATE,
     OPT_OUT,
+    OPT_ASN,
+    OPT_COUNTRY,
 };
 
 static const struct option search_opts[] = {
@@ -443,6 +502,8 @@ static const struct option search_opts[] = {
     {"reason", required_argument, NULL, OPT_REASON},
     {"date", required_argument, NULL, OPT_DATE},
     {"out", required_argument, NULL, OPT_OUT},
+    {"asn", required_argument, NULL, OPT_ASN},
+    {"country", required_argument, NULL, OPT_COUNTRY},
     {NULL, 0, NULL, 0},
 };
 
@@ -497,6 +558,20 @@ static int parse_opts(const char *cmd, int argc, char **argv, struct opts *o, ui
             break;
         case OPT_CATEGORY:
             o->category = optarg;
+            break;
+        case OPT_ASN:
+            if (geo_parse_asn(optarg, &o->f.asn) < 0) {
+                errmsg(cmd, "bad --asn '%s': an AS number like AS9009 or 9009", optarg);
+                return 2;
+            }
+            o->f.has_asn = true;
+            break;
+        case OPT_COUNTRY:
+            if (qlog_parse_country(optarg, o->f.country) < 0) {
+                errmsg(cmd, "bad --country '%s': a two-letter country code like GB or RO", optarg);
+                return 2;
+            }
+            o->f.has_country = true;
             break;
         case OPT_BLOCKED:
             o->f.blocked_only = true;
@@ -722,8 +797,8 @@ static int logs_search(const struct ctl_global *g, int argc, char **argv)
         return 1;
     }
     if (q.fmt == FMT_CSV)
-        for (size_t i = 0; i < sizeof CSV_HEADER / sizeof *CSV_HEADER; i++)
-            csv_field(stdout, CSV_HEADER[i], i + 1 == sizeof CSV_HEADER / sizeof *CSV_HEADER);
+        for (size_t i = 0; i < CSV_COLUMNS; i++)
+            csv_field(stdout, CSV_HEADER[i], i + 1 == CSV_COLUMNS);
     long n;
     if (o.follow) {
         n = follow(s, &o, &q);
@@ -772,8 +847,8 @@ static int logs_export(const struct ctl_global *g, int argc, char **argv)
         return 1;
     }
     struct search q = {.out = out, .fmt = FMT_CSV, .nm = names_new(s)};
-    for (size_t i = 0; i < sizeof CSV_HEADER / sizeof *CSV_HEADER; i++)
-        csv_field(out, CSV_HEADER[i], i + 1 == sizeof CSV_HEADER / sizeof *CSV_HEADER);
+    for (size_t i = 0; i < CSV_COLUMNS; i++)
+        csv_field(out, CSV_HEADER[i], i + 1 == CSV_COLUMNS);
     long n = q.nm ? qlog_query(s, &f, search_cb, &q) : -ENOMEM;
     if (n < 0)
         errmsg("logs export", "query failed: %s", strerror((int)-n));
@@ -946,7 +1021,7 @@ static size_t counts_sort(struct counts *c)
     return c->used;
 }
 
-enum top_kind { TOP_NAMES, TOP_BLOCKED, TOP_CLIENTS, TOP_CATEGORIES };
+enum top_kind { TOP_NAMES, TOP_BLOCKED, TOP_CLIENTS, TOP_CATEGORIES, TOP_ASNS, TOP_COUNTRIES };
 struct top_ctx {
     enum top_kind kind;
     struct counts c;
@@ -971,6 +1046,18 @@ static int top_cb(const struct qlog_record *r, void *arg)
             return 0;
         snprintf(key, sizeof key, "%s", cat_name(t->nm, r->category));
         break;
+    case TOP_ASNS: { /* of the first answer address; records without one are not counted */
+        if (!r->asn)
+            return 0;
+        const char *own = owner_name(t->nm, r->asn);
+        snprintf(key, sizeof key, "AS%" PRIu32 "%s%s", r->asn, own[0] ? " " : "", own);
+        break;
+    }
+    case TOP_COUNTRIES:
+        qlog_country_text(r->country, key, sizeof key);
+        if (!key[0])
+            return 0;
+        break;
     }
     return counts_add(&t->c, key, 1);
 }
@@ -990,8 +1077,13 @@ int ctl_top(const struct ctl_global *g, int argc, char **argv)
             kind = TOP_CLIENTS;
         else if (strcmp(argv[1], "categories") == 0)
             kind = TOP_CATEGORIES;
+        else if (strcmp(argv[1], "asns") == 0)
+            kind = TOP_ASNS;
+        else if (strcmp(argv[1], "countries") == 0)
+            kind = TOP_COUNTRIES;
         else {
-            errmsg("top", "unknown '%s': names, blocked, clients or categories", argv[1]);
+            errmsg("top", "unknown '%s': names, blocked, clients, categories, asns or countries",
+                   argv[1]);
             return 2;
         }
         argc--;
@@ -1028,7 +1120,8 @@ int ctl_top(const struct ctl_global *g, int argc, char **argv)
         errmsg("top", "query failed: %s", strerror((int)-n));
     } else {
         size_t k = counts_sort(&t.c);
-        static const char *title[] = {"NAME", "BLOCKED NAME", "CLIENT", "CATEGORY"};
+        static const char *title[] = {"NAME",     "BLOCKED NAME", "CLIENT",
+                                      "CATEGORY", "NETWORK",      "COUNTRY"};
         printf("%-50s  %10s  %6s\n", title[kind], "COUNT", "%");
         for (size_t i = 0; i < k && (!shown || i < shown); i++)
             printf("%-50s  %10llu  %5.1f%%\n", t.c.t[i].key, (unsigned long long)t.c.t[i].n,
@@ -1057,15 +1150,26 @@ struct report {
     uint64_t day_us;
     uint64_t queries[24], blocked[24], total, total_blocked;
     uint64_t cat_blocked[65536];
+    /* by the country of the first answer address (country_index) */
+    uint64_t cc_attempts[CTL_COUNTRIES], cc_blocked[CTL_COUNTRIES];
     struct attempt *a;
     size_t n, cap;
     uint64_t truncated;
 };
 
+/* "AA".."ZZ" as 0..675; CTL_COUNTRIES - 1 for a record without a country. */
+static size_t country_index(const char c[2])
+{
+    if (c[0] < 'A' || c[0] > 'Z' || c[1] < 'A' || c[1] > 'Z')
+        return CTL_COUNTRIES - 1;
+    return (size_t)(c[0] - 'A') * 26 + (size_t)(c[1] - 'A');
+}
+
 static int report_cb(const struct qlog_record *r, void *arg)
 {
     struct report *rp = arg;
     uint64_t h = (r->time_us - rp->day_us) / 3600000000ull;
+    size_t cc = country_index(r->country);
     if (h > 23)
         h = 23; /* a 25-hour day when the clocks go back */
     rp->queries[h]++;
@@ -1074,9 +1178,11 @@ static int report_cb(const struct qlog_record *r, void *arg)
         rp->blocked[h]++;
         rp->total_blocked++;
         rp->cat_blocked[r->category]++;
+        rp->cc_blocked[cc]++;
     }
     if (!r->category || !rp->want[r->category])
         return 0;
+    rp->cc_attempts[cc]++; /* counted also past CTL_REPORT_MAX_ATTEMPTS */
     if (rp->n == rp->cap) {
         if (rp->cap >= CTL_REPORT_MAX_ATTEMPTS) {
             rp->truncated++;
@@ -1200,6 +1306,77 @@ static void svg_categories(FILE *f, const struct report *rp, struct names *nm)
                 (unsigned long long)rp->cat_blocked[ids[i]]);
     }
     fprintf(f, "</svg>\n");
+}
+
+static const struct report *cc_sort_rp; /* qsort has no argument: set around the call */
+
+static int cmp_country(const void *x, const void *y)
+{
+    const struct report *rp = cc_sort_rp;
+    size_t a = *(const uint16_t *)x, b = *(const uint16_t *)y;
+    if ((a == CTL_COUNTRIES - 1) != (b == CTL_COUNTRIES - 1)) /* unknown last */
+        return a == CTL_COUNTRIES - 1 ? 1 : -1;
+    if (rp->cc_attempts[a] != rp->cc_attempts[b])
+        return rp->cc_attempts[a] < rp->cc_attempts[b] ? 1 : -1;
+    if (rp->cc_blocked[a] != rp->cc_blocked[b])
+        return rp->cc_blocked[a] < rp->cc_blocked[b] ? 1 : -1;
+    return (a > b) - (a < b);
+}
+
+/* Safeguarding attempts and blocked queries by the country of the answer
+ * address, most attempts first, unknown last: a table (HTML: with a bar per row, attempts
+ * in the safeguarding colour, blocked in red). */
+static void report_countries(FILE *f, const struct report *rp, bool html)
+{
+    uint16_t idx[CTL_COUNTRIES];
+    size_t n = 0;
+    uint64_t max = 1;
+    for (size_t i = 0; i < CTL_COUNTRIES; i++) {
+        if (!rp->cc_attempts[i] && !rp->cc_blocked[i])
+            continue;
+        idx[n++] = (uint16_t)i;
+        max = rp->cc_attempts[i] > max ? rp->cc_attempts[i] : max;
+        max = rp->cc_blocked[i] > max ? rp->cc_blocked[i] : max;
+    }
+    cc_sort_rp = rp;
+    qsort(idx, n, sizeof *idx, cmp_country);
+    cc_sort_rp = NULL;
+    if (n == 0) {
+        fprintf(f, html ? "<p>No attempts or blocked queries.</p>\n"
+                        : "\nBy country: no attempts or blocked queries.\n");
+        return;
+    }
+    if (html)
+        fprintf(f, "<table class=\"cc\" aria-label=\"attempts and blocked by country\"><tr>"
+                   "<th>Country</th><th>Attempts</th><th>Blocked</th><th></th></tr>\n");
+    else
+        fprintf(f, "\nBy country of the answer address:\n  %-9s  %10s  %10s\n", "COUNTRY",
+                "ATTEMPTS", "BLOCKED");
+    for (size_t k = 0; k < n; k++) {
+        size_t i = idx[k];
+        char cc[16] = "(unknown)";
+        if (i != CTL_COUNTRIES - 1)
+            snprintf(cc, sizeof cc, "%c%c", (char)('A' + i / 26), (char)('A' + i % 26));
+        unsigned long long at = rp->cc_attempts[i], bl = rp->cc_blocked[i];
+        if (!html) {
+            fprintf(f, "  %-9s  %10llu  %10llu\n", cc, at, bl);
+            continue;
+        }
+        double wa = 150.0 * (double)at / (double)max, wb = 150.0 * (double)bl / (double)max;
+        fprintf(f,
+                "<tr><td>%s</td><td class=\"n\">%llu</td><td class=\"n\">%llu</td><td>"
+                "<svg width=\"150\" height=\"14\" role=\"img\" aria-label=\"%s: %llu attempts, "
+                "%llu blocked\"><rect class=\"s\" y=\"0\" width=\"%.1f\" height=\"6\"/>"
+                "<rect class=\"b\" y=\"7\" width=\"%.1f\" height=\"6\"/></svg></td></tr>\n",
+                cc, at, bl, cc, at, bl, wa, wb);
+    }
+    if (html)
+        fprintf(f, "</table>\n");
+    if (rp->cc_attempts[CTL_COUNTRIES - 1] || rp->cc_blocked[CTL_COUNTRIES - 1])
+        fprintf(f, html ? "<p><small>(unknown): no address in the answer, as for most blocked "
+                          "queries, or an address the geo databases do not know.</small></p>\n"
+                        : "  (unknown): no address in the answer, as for most blocked queries, or "
+                          "an address the geo databases do not know.\n");
 }
 
 static void report_group(FILE *f, const struct report *rp, struct names *nm, size_t i, size_t j,
@@ -1342,6 +1519,7 @@ int ctl_report_daily_write(struct qlog_store *s, uint64_t day_us, char *const *c
             report_group(out, rp, nm, groups[g][0], groups[g][1], false);
         if (ngroups == 0)
             fprintf(out, "\nNo attempts in the safeguarding categories.\n");
+        report_countries(out, rp, false);
     } else {
         fprintf(out,
                 "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
@@ -1365,6 +1543,8 @@ int ctl_report_daily_write(struct qlog_store *s, uint64_t day_us, char *const *c
         svg_hours(out, rp);
         fprintf(out, "<h2>Blocked by category</h2>\n");
         svg_categories(out, rp, nm);
+        fprintf(out, "<h2>By country of the answer address</h2>\n");
+        report_countries(out, rp, true);
         fprintf(out, "<h2>Attempts by device</h2>\n");
         if (ngroups == 0) {
             fprintf(out, "<p>No attempts in the safeguarding categories.</p>\n");

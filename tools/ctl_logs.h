@@ -16,7 +16,8 @@ struct qlog_store;
 
 /* gatehousectl logs [search options] | logs export | logs erase | logs purge */
 int ctl_logs(const struct ctl_global *g, int argc, char **argv);
-/* gatehousectl top [names|blocked|clients|categories] [--since T] [--until T] [--limit N] */
+/* gatehousectl top [names|blocked|clients|categories|asns|countries] [--since T] [--until T]
+ * [--limit N] (asns, countries: of the first answer address) */
 int ctl_top(const struct ctl_global *g, int argc, char **argv);
 /* gatehousectl report daily [--date D] [--format text|html] [--out FILE] */
 int ctl_report(const struct ctl_global *g, int argc, char **argv);
@@ -25,8 +26,10 @@ int ctl_audit(const struct ctl_global *g, int argc, char **argv);
 
 /* The daily safeguarding report for the local day starting at DAY_US:
  * every record in the categories named in CATS (any verdict), grouped by
- * client and segment, with counts, first and last time and the names; the
- * HTML form is self-contained (inline CSS and SVG, no external reference).
+ * client and segment, with counts, first and last time and the names;
+ * those attempts and the blocked queries by country of the answer address;
+ * the HTML form is self-contained (inline CSS and SVG, no external
+ * reference).
  * 0 or a negative errno. */
 int ctl_report_daily_write(struct qlog_store *s, uint64_t day_us, char *const *cats, size_t ncats,
                            bool html, FILE *out);

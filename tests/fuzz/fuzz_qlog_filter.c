@@ -1,8 +1,9 @@
 /*
  * fuzz_qlog_filter.c - the parsers of review filters typed by staff
- * (gatehousectl logs --since/--until/--name/--client): times and durations,
- * name patterns, addresses, and the presentation of what they produce.
- * The first byte picks the parser; the rest is the argument.
+ * (gatehousectl logs --since/--until/--name/--client/--country): times and
+ * durations, name patterns, addresses, country codes, and the presentation
+ * of what they produce.  The first byte picks the parser (0 time, 1 name,
+ * 2 address, 3 country); the rest is the argument.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,7 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t wire[256], len, addr[16], fam;
     bool sfx;
     char text[1100];
-    switch (data[0] % 3) {
+    char cc[2], cctext[8];
+    switch (data[0] % 4) {
     case 0:
         if (qlog_parse_time(s, 1795392000ull * 1000000, &t) == 0 && t > 7300000000ull * 1000000)
             abort(); /* beyond the end of 2200 */
@@ -44,6 +46,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* the presentation code on arbitrary wire bytes */
         qlog_name_text(data, size > 255 ? 255 : size, text, sizeof text);
         qlog_name_text(data, size > 255 ? 255 : size, text, 7);
+        break;
+    case 3:
+        if (qlog_parse_country(s, cc) == 0) {
+            /* two upper-case ASCII letters that read back the same */
+            if (cc[0] < 'A' || cc[0] > 'Z' || cc[1] < 'A' || cc[1] > 'Z')
+                abort();
+            qlog_country_text(cc, cctext, sizeof cctext);
+            if (strlen(cctext) != 2 || memcmp(cctext, cc, 2) != 0)
+                abort();
+            char c2[2];
+            if (qlog_parse_country(cctext, c2) != 0 || memcmp(c2, cc, 2) != 0)
+                abort();
+        }
+        /* the presentation of any two bytes (a damaged record): a code or "" */
+        if (size >= 3) {
+            qlog_country_text((const char *)data + 1, cctext, sizeof cctext);
+            if (cctext[0] && (strlen(cctext) != 2 || memcmp(cctext, data + 1, 2) != 0))
+                abort();
+        }
         break;
     default:
         if (qlog_parse_addr(s, addr, &fam) == 0) {

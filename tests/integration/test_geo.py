@@ -232,3 +232,89 @@ def test_geo_required_missing_database_stops_startup(ctx):
         started = False
     assert not started or not d.running(), "started with a required database missing"
     assert "/nonexistent/asn.mmdb" in d.log(), d.log_tail()
+
+
+# --- the query log's geo columns (NEEDS-WORKER: the lead's log_answer patch) ---------------
+
+def _logs_csv(ctx, d, *args):
+    import csv
+    import io
+    rc, out = ctl(ctx, d, "logs", "--format", "csv", "--limit", "0", *args)
+    assert rc == 0, "logs %s: exit %d\n%s" % (" ".join(args), rc, out)
+    return list(csv.DictReader(io.StringIO(out)))
+
+
+def test_query_log_asn_owner_country(ctx):
+    """NEEDS-WORKER (log_answer fills asn, country and org from the first
+    answer address).  A query answered with an address in AS9009 (M247
+    Europe SRL, RO) is logged with them: `logs --format csv` shows asn,
+    owner and country, `logs --asn` and `--country` find it (alone and
+    combined), `top asns|countries` count it, and as a safeguarding attempt
+    (a flagged category the staff policy allows) it is in the daily
+    report's country section.  An address no database knows has empty
+    columns."""
+    import time
+    w = new_world(ctx, geo_world())
+    ctx.require_gatehouse("tests Gatehouse geo in the query log")
+    asn, cc = build_dbs(ctx)
+    lists = os.path.join(ctx.tmpdir, "selfharm.txt")
+    with open(lists, "w") as f:
+        f.write("vpn1.geo.test\n")
+    cfg = {
+        "geo": {"asn-database": asn, "country-database": cc, "required": True},
+        "log": {"enabled": True, "safeguarding-categories": ["self_harm"]},
+        "blocklists": {"categories": {"self_harm": [lists]}},
+        "policies": {"staff": {"safe-search": "off"}},  # allows self_harm: flagged, answered
+        "segments": [seg("staff", "staff")],
+    }
+    d = ctx.daemon(config=cfg, world=w, start=False)
+    d.write_config()
+    rc, out = ctl(ctx, d, "blocklists", "compile")
+    assert rc == 0, out
+    d.start()
+    src = SRC["staff"]
+    answered(q(d, "staff", "vpn1.geo.test"), [net("10.5")], "vpn1 (flagged, allowed)")
+    answered(q(d, "staff", "school.geo.test"), [net("12.1")], "school")
+    answered(q(d, "staff", "plain.geo.test"), ["192.0.2.10"], "plain")
+    deadline = time.monotonic() + 8
+    while True:
+        rows = _logs_csv(ctx, d, "--client", src)
+        if len(rows) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    by = {r["name"]: r for r in rows}
+    assert sorted(by) == ["plain.geo.test.", "school.geo.test.", "vpn1.geo.test."], rows
+    assert list(rows[0])[-5:] == ["mac", "host", "asn", "owner", "country"], list(rows[0])
+    v = by["vpn1.geo.test."]
+    assert (v["asn"], v["owner"], v["country"]) == ("AS9009", "M247 Europe SRL", "RO"), v
+    assert v["category"] == "self_harm" and v["verdict"] == "answered", v
+    s = by["school.geo.test."]
+    assert (s["asn"], s["owner"], s["country"]) == (
+        "AS64500", "Gatehouse Test School ISP", "GB"), s
+    p = by["plain.geo.test."]
+    assert (p["asn"], p["owner"], p["country"]) == ("", "", ""), p
+
+    assert [r["name"] for r in _logs_csv(ctx, d, "--asn", "9009")] == ["vpn1.geo.test."]
+    assert [r["name"] for r in _logs_csv(ctx, d, "--asn", "AS64500")] == ["school.geo.test."]
+    assert [r["name"] for r in _logs_csv(ctx, d, "--country", "ro")] == ["vpn1.geo.test."]
+    assert [r["name"] for r in _logs_csv(ctx, d, "--country", "GB", "--client", src,
+                                         "--since", "1h")] == ["school.geo.test."]
+    assert _logs_csv(ctx, d, "--asn", "AS9009", "--country", "GB") == []
+    assert [r["name"] for r in _logs_csv(ctx, d, "--asn", "9009", "--name",
+                                         "*.geo.test")] == ["vpn1.geo.test."]
+
+    rc, out = ctl(ctx, d, "top", "asns")
+    assert rc == 0 and "AS9009 M247 Europe SRL" in out and "AS64500 Gatehouse Test School ISP" \
+        in out, out
+    rc, out = ctl(ctx, d, "top", "countries")
+    assert rc == 0 and re.search(r"^RO\s+1\s", out, re.M) and re.search(r"^GB\s+1\s", out, re.M), out
+
+    today = time.strftime("%Y-%m-%d")
+    rc, text = ctl(ctx, d, "report", "daily", "--date", today, "--format", "text")
+    assert rc == 0, text
+    assert "By country of the answer address:" in text, text
+    assert re.search(r"^  RO\s+1\s+0$", text, re.M), text
+    assert not re.search(r"^  GB\s", text, re.M), "GB had no attempt or block\n" + text
+    rc, html = ctl(ctx, d, "report", "daily", "--date", today, "--format", "html")
+    assert rc == 0, html
+    assert '<tr><td>RO</td><td class="n">1</td><td class="n">0</td>' in html, html

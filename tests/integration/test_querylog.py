@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -276,3 +277,42 @@ def test_device_names_from_dhcp_leases(ctx):
     today = time.strftime("%Y-%m-%d")
     text = ctl(ctx, d, "report", "daily", "--date", today, "--format", "text").stdout
     assert "127.201.0.20 (ipad-year7-jo aa:bb:cc:00:11:22)" in text, text
+
+
+def test_geo_options_and_columns_without_geo(ctx):
+    """Without geo databases the asn, owner and country columns are there
+    (at the end of the CSV, after mac and host) and empty; --asn and
+    --country are validated with an error naming the argument; top asns and
+    countries work (and count nothing)."""
+    d = log_daemon(ctx)
+    c = "127.201.6.6"
+    assert d.dig("www.good.test", "A", source=c).rcode == "NOERROR"
+    r = wait_rows(ctx, d, 1, "--client", c)
+    assert len(r) == 1, r
+    assert list(r[0])[-5:] == ["mac", "host", "asn", "owner", "country"], list(r[0])
+    assert (r[0]["asn"], r[0]["owner"], r[0]["country"]) == ("", "", ""), r
+    assert r[0]["answers"] == "192.0.2.1", r  # the columns before are unmoved
+    out = ctl(ctx, d, "logs", "--client", c, "--format", "json")
+    js = json.loads(out.stdout.splitlines()[0])
+    assert list(js)[-3:] == ["asn", "owner", "country"] and js["asn"] == "", js
+    table = ctl(ctx, d, "logs", "--client", c).stdout
+    assert table.splitlines()[0].split()[-3:] == ["ASN", "OWNER", "COUNTRY"], table
+    assert rows(ctx, d, "--asn", "AS9009") == []
+    assert rows(ctx, d, "--country", "ro", "--client", c) == []
+    for opt, val in (("--asn", "ASX"), ("--asn", "0"), ("--asn", "4294967296"),
+                     ("--country", "R0"), ("--country", "ROU")):
+        bad = ctl(ctx, d, "logs", opt, val, check=False)
+        assert bad.returncode == 2, (opt, val, bad.returncode, bad.stdout)
+        assert "bad %s '%s'" % (opt, val) in bad.stderr, bad.stderr
+    for kind, title in (("asns", "NETWORK"), ("countries", "COUNTRY")):
+        out = ctl(ctx, d, "top", kind)
+        lines = out.stdout.splitlines()
+        assert len(lines) == 1 and lines[0].split()[0] == title, out.stdout
+    bad = ctl(ctx, d, "top", "owners", check=False)
+    assert bad.returncode == 2 and "asns or countries" in bad.stderr, bad.stderr
+    # the daily report's country section: the blocked query has no address
+    assert d.dig(BLOCKED_NAME, "A", source=c).rcode != "SERVFAIL"
+    assert len(wait_rows(ctx, d, 2, "--client", c)) == 2
+    today = time.strftime("%Y-%m-%d")
+    text = ctl(ctx, d, "report", "daily", "--date", today, "--format", "text").stdout
+    assert re.search(r"^  \(unknown\)\s+1\s+1$", text, re.M), text

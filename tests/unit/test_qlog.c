@@ -2,7 +2,8 @@
  * test_qlog.c - the query log against real LMDB files in a temporary
  * directory: rings and the writer, every filter, ordering, retention, erase
  * and audit, the full-map path, a reader in another process, kill -9, the
- * filter parsers, and the review tools' daily report.
+ * filter parsers, geo data (AS number, country, the owner table), and the
+ * review tools' output and daily report.
  *
  * The tools' code (tools/ctl_logs.c) is included rather than linked: unit
  * tests link libgatehouse.a only, and the report is what we want to test.
@@ -663,6 +664,404 @@ static void test_parsers(void)
     CHECK_EQ(qlog_parse_addr("example.com", a, &fam), -EINVAL);
 }
 
+static void set_geo(struct qlog_record *r, uint32_t asn, const char *cc, const char *org)
+{
+    r->naddrs = 1;
+    qlog_parse_addr("198.51.100.7", r->answer[0], &r->answer_family[0]);
+    r->asn = asn;
+    if (cc)
+        memcpy(r->country, cc, 2);
+    snprintf(r->org, sizeof r->org, "%s", org ? org : "");
+}
+
+/* The stored value of the record at time T (raw LMDB), its size or -1. */
+static long value_size(const char *dir, uint64_t t)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_cursor *c;
+    uint8_t kb[12] = {0};
+    MDB_val k = {sizeof kb, kb}, v;
+    long n = -1;
+    for (int i = 7; i >= 0; i--, t >>= 8)
+        kb[i] = (uint8_t)t;
+    if (mdb_env_create(&env) != 0)
+        return -1;
+    mdb_env_set_maxdbs(env, 12);
+    if (mdb_env_open(env, dir, MDB_RDONLY, 0) == 0 &&
+        mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) == 0) {
+        if (mdb_dbi_open(txn, "log", 0, &dbi) == 0 && mdb_cursor_open(txn, dbi, &c) == 0) {
+            if (mdb_cursor_get(c, &k, &v, MDB_SET_RANGE) == 0 && memcmp(k.mv_data, kb, 8) == 0)
+                n = (long)v.mv_size;
+            mdb_cursor_close(c);
+        }
+        mdb_txn_abort(txn);
+    }
+    mdb_env_close(env);
+    return n;
+}
+
+/* Geo data through a ring, the writer and the store: the AS number and
+ * country come back, the owner goes to the owner table (not the record),
+ * a record without geo data is stored as short as before, and the
+ * --asn/--country filters find them alone and with the indexed filters. */
+static void test_geo_round_trip(void)
+{
+    char d[300];
+    struct qlog_store *s;
+    CHECK_EQ(qlog_open(newdir(d, sizeof d), 64 << 20, 0, &s), 0);
+    struct qlog_ring *ring = qlog_ring_new(s, 256);
+    CHECK(ring != NULL);
+    CHECK_EQ(qlog_writer_start(s, 0, 0), 0);
+    /* i % 4: 0 no geo, 1 AS9009 RO, 2 AS64501 RU, 3 country only (GB) */
+    for (int i = 0; i < 400; i++) {
+        struct qlog_record r;
+        mkrec(&r, T0 + (uint64_t)i * 10, i % 2 ? "10.8.0.1" : "10.8.0.2",
+              i % 3 ? "www.geo.test" : "cdn.geo.test", i % 5 == 0 ? QLOG_BLOCKED : 0,
+              i % 5 == 0 ? 4 : 0);
+        if (i % 4 == 0)
+            snprintf(r.org, sizeof r.org, "ignored without an AS number");
+        else if (i % 4 == 1)
+            set_geo(&r, 9009, "RO", "M247 Europe SRL");
+        else if (i % 4 == 2)
+            set_geo(&r, 64501, "RU", "Gatehouse Test Hosting");
+        else
+            set_geo(&r, 0, "GB", NULL);
+        while (!qlog_submit(ring, &r))
+            usleep(100);
+    }
+    qlog_writer_stop(s);
+    struct qlog_stats st;
+    qlog_stats(s, &st);
+    CHECK_EQ(st.written, 400);
+    CHECK_EQ(st.last_error, 0);
+
+    struct qlog_filter f = {0};
+    struct collect c;
+    CHECK_EQ(run(s, &f, &c), 400);
+    int kinds[4] = {0};
+    for (int i = 0; i < 4; i++) { /* the newest of each kind, fetched one by one */
+        f = (struct qlog_filter){.since_us = T0 + (uint64_t)(396 + i) * 10,
+                                 .until_us = T0 + (uint64_t)(396 + i) * 10 + 1};
+        CHECK_EQ(run(s, &f, &c), 1);
+        CHECK_STR(c.last.org, ""); /* never in a record handed back */
+        if (i == 0) {
+            CHECK_EQ(c.last.asn, 0);
+            CHECK(c.last.country[0] == 0 && c.last.country[1] == 0);
+            kinds[0]++;
+        } else if (i == 1) {
+            CHECK_EQ(c.last.asn, 9009);
+            CHECK(memcmp(c.last.country, "RO", 2) == 0);
+            CHECK_EQ(c.last.naddrs, 1);
+            CHECK_EQ(c.last.answer[0][15], 7);
+            kinds[1]++;
+        } else if (i == 2) {
+            CHECK_EQ(c.last.asn, 64501);
+            CHECK(memcmp(c.last.country, "RU", 2) == 0);
+            kinds[2]++;
+        } else {
+            CHECK_EQ(c.last.asn, 0);
+            CHECK(memcmp(c.last.country, "GB", 2) == 0);
+            kinds[3]++;
+        }
+    }
+    CHECK(kinds[0] == 1 && kinds[1] == 1 && kinds[2] == 1 && kinds[3] == 1);
+
+    /* the owner table: one name per AS number, none for the rest */
+    char buf[64];
+    CHECK_EQ(qlog_asn_name(s, 9009, buf, sizeof buf), 0);
+    CHECK_STR(buf, "M247 Europe SRL");
+    CHECK_EQ(qlog_asn_name(s, 64501, buf, sizeof buf), 0);
+    CHECK_STR(buf, "Gatehouse Test Hosting");
+    CHECK_EQ(qlog_asn_name(s, 64500, buf, sizeof buf), -ENOENT);
+    CHECK_EQ(qlog_asn_name(s, 0, buf, sizeof buf), -ENOENT);
+
+    /* filters: alone (a scan of the log), and with the indexed ones */
+    f = (struct qlog_filter){.has_asn = true, .asn = 9009};
+    CHECK_STR(qlog_query_plan(&f), "log");
+    CHECK_EQ(run(s, &f, &c), 100);
+    CHECK(newest_first(&c));
+    CHECK_EQ(c.times[0], T0 + 397 * 10);
+    f = (struct qlog_filter){.has_country = true};
+    CHECK_EQ(qlog_parse_country("gb", f.country), 0);
+    CHECK_EQ(run(s, &f, &c), 100);
+    memcpy(f.country, "RU", 2);
+    CHECK_EQ(run(s, &f, &c), 100);
+    f.has_asn = true;
+    f.asn = 64501;
+    CHECK_EQ(run(s, &f, &c), 100);
+    f.asn = 9009; /* AS9009 is RO here: nothing in both */
+    CHECK_EQ(run(s, &f, &c), 0);
+    uint8_t fam;
+    /* client 10.8.0.1 is odd i: kinds 1 and 3 */
+    f = (struct qlog_filter){.has_client = true, .has_asn = true, .asn = 9009};
+    qlog_parse_addr("10.8.0.1", f.client, &fam);
+    CHECK_STR(qlog_query_plan(&f), "client");
+    CHECK_EQ(run(s, &f, &c), 100);
+    qlog_parse_addr("10.8.0.2", f.client, &fam);
+    CHECK_EQ(run(s, &f, &c), 0);
+    /* blocked is i % 5 == 0; with AS9009 (i % 4 == 1): i % 20 == 5 */
+    f = (struct qlog_filter){.blocked_only = true, .has_asn = true, .asn = 9009};
+    CHECK_EQ(run(s, &f, &c), 20);
+    f = (struct qlog_filter){.has_country = true, .country = {'R', 'O'}};
+    bool sfx;
+    CHECK_EQ(qlog_parse_name("cdn.geo.test", f.name, &f.name_len, &sfx), 0);
+    /* i % 3 == 0 and i % 4 == 1: i % 12 == 9, 0 <= i < 400 */
+    CHECK_EQ(run(s, &f, &c), 33);
+    f.limit = 5;
+    CHECK_EQ(run(s, &f, &c), 5);
+    qlog_close(s);
+
+    /* on disk: geo data only when known ("www" and "cdn" names are the same
+     * length).  392: no geo, no answer; 393: answer, ASN, country; 396: no
+     * geo; 397: answer, ASN, country; 399: answer, country only */
+    CHECK_EQ(value_size(d, T0 + 393 * 10) - value_size(d, T0 + 392 * 10), 4 + 4 + 2);
+    CHECK_EQ(value_size(d, T0 + 397 * 10) - value_size(d, T0 + 399 * 10), 4);
+    /* without geo data: header, client, name, as in format 1 */
+    CHECK_EQ(value_size(d, T0 + 396 * 10), 18 + 4 + 14); /* \3cdn\3geo\4test\0 */
+
+    /* read-only and in another open: the owner is still there */
+    CHECK_EQ(qlog_open(d, 64 << 20, QLOG_OPEN_RDONLY, &s), 0);
+    CHECK_EQ(qlog_asn_name(s, 9009, buf, sizeof buf), 0);
+    CHECK_STR(buf, "M247 Europe SRL");
+    qlog_close(s);
+}
+
+/* The owner table: a renamed owner is updated (the latest name wins),
+ * control characters are not stored, an org without its NUL is cut at 47
+ * bytes, and more AS numbers than the writer's set holds are all named. */
+static void test_owner_table(void)
+{
+    char d[300], buf[64];
+    struct qlog_store *s;
+    CHECK_EQ(qlog_open(newdir(d, sizeof d), 64 << 20, 0, &s), 0);
+    struct qlog_record r[3];
+    mkrec(&r[0], T0, "10.9.1.1", "a.test", 0, 0);
+    set_geo(&r[0], 64500, "GB", "Old Name Ltd");
+    mkrec(&r[1], T0 + 1, "10.9.1.1", "b.test", 0, 0);
+    set_geo(&r[1], 64502, "NL", "Bad\nName\x01");
+    mkrec(&r[2], T0 + 2, "10.9.1.1", "c.test", 0, 0);
+    set_geo(&r[2], 64503, "NL", NULL);
+    memset(r[2].org, 'x', sizeof r[2].org); /* no NUL */
+    CHECK_EQ(qlog_write(s, r, 3), 0);
+    CHECK_EQ(qlog_asn_name(s, 64500, buf, sizeof buf), 0);
+    CHECK_STR(buf, "Old Name Ltd");
+    CHECK_EQ(qlog_asn_name(s, 64502, buf, sizeof buf), 0);
+    CHECK_STR(buf, "Bad?Name?");
+    CHECK_EQ(qlog_asn_name(s, 64503, buf, sizeof buf), 0);
+    CHECK_EQ(strlen(buf), QLOG_ORG_MAX - 1);
+    /* a two-byte character cut by the worker's truncation is dropped; a
+     * whole one stays */
+    mkrec(&r[0], T0 + 3, "10.9.1.1", "d.test", 0, 0);
+    set_geo(&r[0], 64504, "DE", NULL);
+    memset(r[0].org, 'y', QLOG_ORG_MAX - 2);
+    r[0].org[QLOG_ORG_MAX - 2] = (char)0xc3; /* the first byte of "é" */
+    r[0].org[QLOG_ORG_MAX - 1] = 0;
+    mkrec(&r[1], T0 + 4, "10.9.1.1", "e.test", 0, 0);
+    set_geo(&r[1], 64505, "DE", "Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale");
+    CHECK_EQ(qlog_write(s, r, 2), 0);
+    CHECK_EQ(qlog_asn_name(s, 64504, buf, sizeof buf), 0);
+    CHECK_EQ(strlen(buf), QLOG_ORG_MAX - 2);
+    CHECK_EQ(qlog_asn_name(s, 64505, buf, sizeof buf), 0);
+    CHECK_STR(buf, "Soci\xc3\xa9t\xc3\xa9 G\xc3\xa9n\xc3\xa9rale");
+    /* the writer thread, later: the database renamed the owner */
+    struct qlog_ring *ring = qlog_ring_new(s, 64);
+    CHECK_EQ(qlog_writer_start(s, 0, 0), 0);
+    mkrec(&r[0], T0 + 10, "10.9.1.1", "a.test", 0, 0);
+    set_geo(&r[0], 64500, "GB", "New Name Ltd");
+    CHECK(qlog_submit(ring, &r[0]));
+    qlog_writer_stop(s);
+    CHECK_EQ(qlog_asn_name(s, 64500, buf, sizeof buf), 0);
+    CHECK_STR(buf, "New Name Ltd");
+    /* 20,000 AS numbers: past the set's bound (QLOG_ASN_SEEN_MAX) */
+    static struct qlog_record many[20000];
+    for (int i = 0; i < 20000; i++) {
+        char org[32];
+        mkrec(&many[i], T0 + 100 + (uint64_t)i, "10.9.1.2", "many.test", 0, 0);
+        snprintf(org, sizeof org, "Owner %d", 100000 + i);
+        set_geo(&many[i], 100000 + (uint32_t)i, "DE", org);
+    }
+    CHECK_EQ(qlog_write(s, many, 20000), 0);
+    CHECK_EQ(qlog_asn_name(s, 100000, buf, sizeof buf), 0);
+    CHECK_STR(buf, "Owner 100000");
+    CHECK_EQ(qlog_asn_name(s, 119999, buf, sizeof buf), 0);
+    CHECK_STR(buf, "Owner 119999");
+    int named = 0;
+    for (uint32_t a = 100000; a < 120000; a++)
+        named += qlog_asn_name(s, a, buf, sizeof buf) == 0;
+    CHECK_EQ(named, 20000);
+    qlog_close(s);
+}
+
+/* gatehousectl's columns: CSV and JSON append asn, owner and country after
+ * mac and host; the table has them too; top asns and countries. */
+static void test_geo_output(void)
+{
+    char d[300];
+    struct qlog_store *s;
+    CHECK_EQ(qlog_open(newdir(d, sizeof d), 64 << 20, 0, &s), 0);
+    struct qlog_record r[2];
+    mkrec(&r[0], T0, "10.9.2.1", "vpn.test", 0, 0);
+    set_geo(&r[0], 9009, "RO", "M247, \"Europe\" SRL");
+    mkrec(&r[1], T0 + 1, "10.9.2.1", "plain.test", 0, 0);
+    CHECK_EQ(qlog_write(s, r, 2), 0);
+    struct names *nm = names_new(s);
+    CHECK(nm != NULL);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    for (size_t i = 0; i < CSV_COLUMNS; i++)
+        csv_field(f, CSV_HEADER[i], i + 1 == CSV_COLUMNS);
+    struct qlog_filter flt = {.has_asn = true, .asn = 9009};
+    struct search q = {.out = f, .fmt = FMT_CSV, .nm = nm};
+    CHECK_EQ(qlog_query(s, &flt, search_cb, &q), 1);
+    q.fmt = FMT_JSON;
+    CHECK_EQ(qlog_query(s, &flt, search_cb, &q), 1);
+    flt = (struct qlog_filter){0};
+    q.fmt = FMT_CSV;
+    flt.since_us = T0 + 1;
+    CHECK_EQ(qlog_query(s, &flt, search_cb, &q), 1);
+    fclose(f);
+    CHECK(strncmp(buf,
+                  "time,client,segment,name,type,verdict,category,rule,rcode,ms,cache,grant,"
+                  "answers,mac,host,asn,owner,country\n",
+                  strlen("time,client,segment,name,type,verdict,category,rule,rcode,ms,cache,"
+                         "grant,answers,mac,host,asn,owner,country\n")) == 0);
+    CHECK(strstr(buf, ",vpn.test.,A,answered,,,NOERROR,1.2,no,,198.51.100.7,,,AS9009,"
+                      "\"M247, \"\"Europe\"\" SRL\",RO\n") != NULL);
+    CHECK(strstr(buf, "\"host\":\"\",\"asn\":\"AS9009\",\"owner\":\"M247, \\\"Europe\\\" "
+                      "SRL\",\"country\":\"RO\"}") != NULL);
+    CHECK(strstr(buf, ",plain.test.,A,answered,,,NOERROR,1.2,no,,,,,,,\n") != NULL);
+    free(buf);
+
+    /* the table */
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    q = (struct search){.out = f, .fmt = FMT_TABLE, .nm = nm};
+    flt = (struct qlog_filter){0};
+    CHECK_EQ(qlog_query(s, &flt, search_cb, &q), 2);
+    print_table(&q);
+    fclose(f);
+    free(q.rows);
+    CHECK(strstr(buf, "CACHE  ASN     OWNER               COUNTRY\n") != NULL);
+    CHECK(strstr(buf, "no     AS9009  M247, \"Europe\" SRL  RO\n") != NULL);
+    free(buf);
+
+    /* top asns / countries count what has them */
+    struct top_ctx t = {.kind = TOP_ASNS, .nm = nm};
+    CHECK_EQ(qlog_query(s, &flt, top_cb, &t), 2);
+    CHECK_EQ(counts_sort(&t.c), 1);
+    CHECK_STR(t.c.t[0].key, "AS9009 M247, \"Europe\" SRL");
+    free(t.c.t);
+    t = (struct top_ctx){.kind = TOP_COUNTRIES, .nm = nm};
+    CHECK_EQ(qlog_query(s, &flt, top_cb, &t), 2);
+    CHECK_EQ(counts_sort(&t.c), 1);
+    CHECK_STR(t.c.t[0].key, "RO");
+    CHECK_EQ(t.c.t[0].n, 1);
+    free(t.c.t);
+    names_free(nm);
+    qlog_close(s);
+}
+
+/* The review options: --asn and --country are validated, an error names
+ * the argument. */
+static void test_geo_options(void)
+{
+    struct opts o;
+    char *good[] = {"logs", "--asn", "AS9009", "--country", "ro", "--client", "10.0.0.1"};
+    CHECK_EQ(parse_opts("logs", 7, good, &o, T0), 0);
+    CHECK(o.f.has_asn && o.f.asn == 9009);
+    CHECK(o.f.has_country && memcmp(o.f.country, "RO", 2) == 0);
+    CHECK(o.f.has_client);
+    char *plain[] = {"logs", "--asn", "9009"};
+    CHECK_EQ(parse_opts("logs", 3, plain, &o, T0), 0);
+    CHECK_EQ(o.f.asn, 9009);
+    const char *bad_asn[] = {"AS", "ASX", "0", "-1", "4294967296", "AS9009x", ""};
+    for (size_t i = 0; i < sizeof bad_asn / sizeof *bad_asn; i++) {
+        char *argv[] = {"logs", "--asn", (char *)bad_asn[i]};
+        CHECK_EQ(parse_opts("logs", 3, argv, &o, T0), 2);
+    }
+    const char *bad_cc[] = {"R", "ROU", "R0", "", "é", "--"};
+    for (size_t i = 0; i < sizeof bad_cc / sizeof *bad_cc; i++) {
+        char *argv[] = {"logs", "--country", (char *)bad_cc[i]};
+        CHECK_EQ(parse_opts("logs", 3, argv, &o, T0), 2);
+    }
+    char cc[2];
+    CHECK_EQ(qlog_parse_country("gB", cc), 0);
+    CHECK(memcmp(cc, "GB", 2) == 0);
+    CHECK_EQ(qlog_parse_country(NULL, cc), -EINVAL);
+    char text[8];
+    qlog_country_text(cc, text, sizeof text);
+    CHECK_STR(text, "GB");
+    qlog_country_text((char[2]){0, 0}, text, sizeof text);
+    CHECK_STR(text, "");
+}
+
+/* A store of format version 2 (before geo data) is refused, untouched. */
+static void test_old_version_refused(void)
+{
+    char d[300];
+    struct qlog_store *s;
+    CHECK_EQ(qlog_open(newdir(d, sizeof d), 16 << 20, 0, &s), 0);
+    struct qlog_record r;
+    mkrec(&r, T0, "10.9.3.1", "old.test", 0, 0);
+    CHECK_EQ(qlog_write(s, &r, 1), 0);
+    qlog_close(s);
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi meta;
+    MDB_val k = {7, "version"}, dv;
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 12);
+    CHECK_EQ(mdb_env_open(env, d, 0, 0640), 0);
+    mdb_txn_begin(env, NULL, 0, &txn);
+    mdb_dbi_open(txn, "meta", 0, &meta);
+    CHECK_EQ(mdb_get(txn, meta, &k, &dv), 0);
+    CHECK_EQ(dv.mv_size, 4);
+    CHECK_EQ(((uint8_t *)dv.mv_data)[3], 3); /* this version */
+    uint8_t v[4] = {0, 0, 0, 2};
+    dv = (MDB_val){4, v};
+    CHECK_EQ(mdb_put(txn, meta, &k, &dv, 0), 0);
+    mdb_txn_commit(txn);
+    mdb_env_close(env);
+    CHECK_EQ(qlog_open(d, 16 << 20, 0, &s), -EPROTO);
+    CHECK_EQ(qlog_open(d, 16 << 20, QLOG_OPEN_RDONLY, &s), -EPROTO);
+    /* untouched: the version is still 2 and the record still there */
+    mdb_env_create(&env);
+    mdb_env_set_maxdbs(env, 12);
+    CHECK_EQ(mdb_env_open(env, d, MDB_RDONLY, 0), 0);
+    mdb_txn_begin(env, NULL, MDB_RDONLY, &txn);
+    mdb_dbi_open(txn, "meta", 0, &meta);
+    CHECK_EQ(mdb_get(txn, meta, &k, &dv), 0);
+    CHECK_EQ(((uint8_t *)dv.mv_data)[3], 2);
+    mdb_txn_abort(txn);
+    mdb_env_close(env);
+    /* gatehousectl's message for it */
+    struct config cfg = {0};
+    cfg.log_path = d;
+    cfg.log_map_size = 16 << 20;
+    struct ctl_global g = {.cfg = &cfg};
+    fflush(stderr);
+    int saved = dup(2);
+    char errf[400];
+    snprintf(errf, sizeof errf, "%s/stderr", tmpdir);
+    FILE *e = fopen(errf, "w+");
+    CHECK(e != NULL);
+    dup2(fileno(e), 2);
+    CHECK_EQ(open_store(&g, "logs", &s), -EPROTO);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char msg[512] = "";
+    rewind(e);
+    size_t got = fread(msg, 1, sizeof msg - 1, e);
+    msg[got] = 0;
+    fclose(e);
+    CHECK(strstr(msg, "not a query log of this version") != NULL);
+    CHECK(strstr(msg, d) != NULL);
+}
+
 /* The version key: a store of another version is refused. */
 static void test_version_checked(void)
 {
@@ -721,6 +1120,13 @@ static void test_report_daily(void)
     mkrec(&recs[n++], T0 + 24 * h, "10.7.0.9", "bad.example", QLOG_BLOCKED, 1);
     for (int i = 0; i < 100; i++)
         mkrec(&recs[n++], T0 + (uint64_t)(i % 24) * h + 7, "10.7.0.4", "ok.example", 0, 0);
+    /* countries of the answer address: attempts in RO (2) and GB (1), a
+     * gaming block in RU, a plain answer in FR (not in the section) */
+    set_geo(&recs[0], 9009, "RO", "M247 Europe SRL");
+    set_geo(&recs[1], 9009, "RO", "M247 Europe SRL");
+    set_geo(&recs[3], 64500, "GB", NULL);
+    set_geo(&recs[6], 64501, "RU", NULL);
+    set_geo(&recs[9], 64502, "FR", NULL);
     CHECK_EQ(qlog_write(s, recs, n), 0);
     char *cats[] = {"adult", "self_harm", "extremism"};
     char *buf = NULL;
@@ -739,6 +1145,15 @@ static void test_report_daily(void)
     CHECK(strstr(buf, "game.example") == NULL);
     CHECK(strstr(buf, "10.7.0.9") == NULL);
     CHECK(strstr(buf, "10.7.0.1") < strstr(buf, "10.7.0.2")); /* biggest group first */
+    /* most attempts first, unknown (no address, as blocked answers) last */
+    CHECK(strstr(buf, "\nBy country of the answer address:\n"
+                      "  COUNTRY      ATTEMPTS     BLOCKED\n"
+                      "  RO                  2           2\n"
+                      "  GB                  1           1\n"
+                      "  RU                  0           1\n"
+                      "  (unknown)           3           3\n") != NULL);
+    CHECK(strstr(buf, "  FR ") == NULL);
+    CHECK(strstr(buf, "By country") > strstr(buf, "10.7.0.2")); /* after the groups */
     free(buf);
 
     buf = NULL;
@@ -749,6 +1164,13 @@ static void test_report_daily(void)
     CHECK(strstr(buf, "aria-label=\"queries and blocks by hour\"") != NULL);
     CHECK(strstr(buf, "aria-label=\"blocked by category\"") != NULL);
     CHECK(strstr(buf, "<title>09:00 2 blocked</title>") != NULL);
+    CHECK(strstr(buf, "<h2>By country of the answer address</h2>\n<table class=\"cc\" "
+                      "aria-label=\"attempts and blocked by country\">") != NULL);
+    CHECK(strstr(buf, "<tr><td>RO</td><td class=\"n\">2</td><td class=\"n\">2</td>") != NULL);
+    CHECK(strstr(buf, "aria-label=\"RU: 0 attempts, 1 blocked\"><rect class=\"s\" y=\"0\" "
+                      "width=\"0.0\"") != NULL);
+    CHECK(strstr(buf, "<tr><td>(unknown)</td><td class=\"n\">3</td>") != NULL);
+    CHECK(strstr(buf, "<td>FR</td>") == NULL);
     CHECK(strstr(buf, "&lt;b&gt;x.example") != NULL); /* escaped */
     CHECK(strstr(buf, "<b>x") == NULL);
     CHECK(strstr(buf, "http:") == NULL);
@@ -779,6 +1201,11 @@ int main(void)
     UNIT_RUN(test_forked_reader);
     UNIT_RUN(test_kill9);
     UNIT_RUN(test_version_checked);
+    UNIT_RUN(test_geo_round_trip);
+    UNIT_RUN(test_owner_table);
+    UNIT_RUN(test_geo_output);
+    UNIT_RUN(test_geo_options);
+    UNIT_RUN(test_old_version_refused);
     UNIT_RUN(test_report_daily);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
