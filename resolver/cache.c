@@ -11,6 +11,7 @@
  *
  * Key space (both tables):
  *   message: lower-case qname wire | qtype (2 bytes BE) | qclass (2 bytes BE)
+ *            [| 0x01 for the DNSSEC form: enum cache_msg_form]
  *   RRset:   lower-case owner wire | type  (2 bytes BE) | class  (2 bytes BE)
  * hashed with SipHash-1-3 under a 128-bit secret from getrandom() drawn in
  * cache_new, so names from outside cannot pick their bucket.  Lower-casing a
@@ -75,7 +76,8 @@
 #define CACHE_PREFETCH_MIN_HITS 2
 #define CACHE_PREFETCH_DIVISOR 10
 
-#define KEY_MAX (DNS_NAME_MAX + 4)
+#define KEY_MAX (DNS_NAME_MAX + 5) /* name, type, class, message form */
+#define KEY_FORM_DNSSEC 0x01
 
 enum table_kind { TABLE_MSG, TABLE_RRSET };
 
@@ -223,6 +225,27 @@ static bool name_matches(const uint8_t *n, size_t nlen, const uint8_t *apex, siz
             break;
     }
     return false;
+}
+
+/* A message key: the common key, then one byte for the DNSSEC form.  The
+ * plain form keeps the plain key, so a lookup for it hashes exactly the
+ * bytes it always did. */
+static size_t msg_key_build(uint8_t *buf, const uint8_t *name, size_t name_len, uint16_t type,
+                            uint16_t klass, enum cache_msg_form form)
+{
+    size_t klen = key_build(buf, name, name_len, type, klass);
+    if (klen && form == CACHE_MSG_DNSSEC)
+        buf[klen++] = KEY_FORM_DNSSEC;
+    return klen;
+}
+
+/* The length of the (valid) wire name a key starts with. */
+static size_t key_name_len(const uint8_t *key, size_t key_len)
+{
+    size_t p = 0;
+    while (p < key_len && key[p] != 0)
+        p += (size_t)key[p] + 1;
+    return p + 1;
 }
 
 static uint64_t key_hash(const struct cache *c, const uint8_t *key, size_t len)
@@ -514,13 +537,15 @@ static bool msg_prefetch_due(struct msg_entry *m, uint32_t ttl_left)
     return due;
 }
 
-int cache_msg_get(struct cache *c, const uint8_t *qname, size_t qname_len, uint16_t qtype,
-                  uint16_t qclass, time_t now, bool allow_stale, uint8_t *out, size_t cap,
-                  struct cache_msg_hit *hit)
+/* Inlined into both public look-ups: the plain one costs what it did
+ * before there were two forms. */
+static inline int msg_get(struct cache *c, const uint8_t *qname, size_t qname_len, uint16_t qtype,
+                          uint16_t qclass, enum cache_msg_form form, time_t now, bool allow_stale,
+                          uint8_t *out, size_t cap, struct cache_msg_hit *hit)
 {
     uint8_t key[KEY_MAX];
     struct cache_msg_hit unused;
-    size_t klen = key_build(key, qname, qname_len, qtype, qclass);
+    size_t klen = msg_key_build(key, qname, qname_len, qtype, qclass, form);
     if (klen == 0)
         return 0;
     if (!hit)
@@ -576,6 +601,21 @@ out:
     pthread_mutex_unlock(&s->lock);
     graveyard_free(TABLE_MSG, dead);
     return ret;
+}
+
+int cache_msg_get(struct cache *c, const uint8_t *qname, size_t qname_len, uint16_t qtype,
+                  uint16_t qclass, time_t now, bool allow_stale, uint8_t *out, size_t cap,
+                  struct cache_msg_hit *hit)
+{
+    return msg_get(c, qname, qname_len, qtype, qclass, CACHE_MSG_PLAIN, now, allow_stale, out, cap,
+                   hit);
+}
+
+int cache_msg_get_form(struct cache *c, const uint8_t *qname, size_t qname_len, uint16_t qtype,
+                       uint16_t qclass, enum cache_msg_form form, time_t now, bool allow_stale,
+                       uint8_t *out, size_t cap, struct cache_msg_hit *hit)
+{
+    return msg_get(c, qname, qname_len, qtype, qclass, form, now, allow_stale, out, cap, hit);
 }
 
 /* --- Message cache: walking a response by hand -----------------------------
@@ -742,11 +782,11 @@ static int wire_rr(struct walk *wk, int sec)
     return 0;
 }
 
-/* Checks the question is exactly the key's (name in any case, type, class). */
-static int wire_question(struct walk *wk, const uint8_t *key, size_t klen)
+/* Checks the question is exactly the key's (name in any case, type,
+ * class); nlen is the length of the key's name. */
+static int wire_question(struct walk *wk, const uint8_t *key, size_t nlen)
 {
-    size_t nlen = klen - 4;
-    if (rd16(wk->w + 4) != 1 || wk->len - DNS_HEADER_LEN < klen)
+    if (rd16(wk->w + 4) != 1 || wk->len - DNS_HEADER_LEN < nlen + 4)
         return -EINVAL;
     const uint8_t *q = wk->w + DNS_HEADER_LEN;
     for (size_t i = 0; i < nlen; i++)
@@ -755,11 +795,11 @@ static int wire_question(struct walk *wk, const uint8_t *key, size_t klen)
     if (memcmp(q + nlen, key + nlen, 4) != 0)
         return -EINVAL;
     name_bytes(wk, DNS_HEADER_LEN, nlen, false); /* answers may point at it */
-    wk->pos = DNS_HEADER_LEN + klen;
+    wk->pos = DNS_HEADER_LEN + nlen + 4;
     return 0;
 }
 
-static int wire_walk(struct walk *wk, const uint8_t *key, size_t klen)
+static int wire_walk(struct walk *wk, const uint8_t *key, size_t nlen)
 {
     const uint8_t *w = wk->w;
     size_t counts[3] = {rd16(w + 6), rd16(w + 8), rd16(w + 10)};
@@ -770,7 +810,7 @@ static int wire_walk(struct walk *wk, const uint8_t *key, size_t klen)
     wk->namemap = calloc(wk->len / 8 + 1, 1);
     if (!wk->namemap)
         return -ENOMEM;
-    if (wire_question(wk, key, klen) < 0)
+    if (wire_question(wk, key, nlen) < 0)
         return -EINVAL;
     /* Counts must be backed by data before we size anything by them. */
     if (total > (wk->len - wk->pos) / DNS_RR_MIN)
@@ -842,7 +882,7 @@ static uint32_t msg_clamp_ttls(const struct cache *c, struct walk *wk, uint8_t r
 /* Copies the walked message into a new entry without its OPT record, with
  * the stored header (ID 0, QR and RA set, RD clear) and clamped TTLs. */
 static struct msg_entry *msg_build(const struct walk *wk, const uint8_t *key, size_t klen,
-                                   uint32_t ttl_orig, time_t now)
+                                   size_t nlen, uint32_t ttl_orig, time_t now)
 {
     size_t opt_len = wk->opt_end - wk->opt_start;
     size_t wire_len = wk->pos - opt_len;
@@ -877,7 +917,7 @@ static struct msg_entry *msg_build(const struct walk *wk, const uint8_t *key, si
     wr16(out, 0);                                /* ID: the server sets the client's */
     out[2] = (uint8_t)((out[2] & ~0x01) | 0x80); /* QR set, RD clear */
     out[3] = (uint8_t)((out[3] & ~0x40) | 0x80); /* RA set, Z clear; AD, CD kept */
-    memcpy(out + DNS_HEADER_LEN, key, klen - 4); /* the question in lower case */
+    memcpy(out + DNS_HEADER_LEN, key, nlen);     /* the question in lower case */
 
     uint32_t *ttl = msg_ttls(m);
     uint16_t *off = msg_offs(m);
@@ -895,20 +935,28 @@ static struct msg_entry *msg_build(const struct walk *wk, const uint8_t *key, si
 int cache_msg_put(struct cache *c, const uint8_t *qname, size_t qname_len, uint16_t qtype,
                   uint16_t qclass, const uint8_t *wire, size_t len, time_t now)
 {
+    return cache_msg_put_form(c, qname, qname_len, qtype, qclass, CACHE_MSG_PLAIN, wire, len, now);
+}
+
+int cache_msg_put_form(struct cache *c, const uint8_t *qname, size_t qname_len, uint16_t qtype,
+                       uint16_t qclass, enum cache_msg_form form, const uint8_t *wire, size_t len,
+                       time_t now)
+{
     uint8_t key[KEY_MAX];
-    if (!name_valid(qname, qname_len) || len < DNS_HEADER_LEN || len > DNS_MSG_MAX)
+    if (!name_valid(qname, qname_len) || len < DNS_HEADER_LEN || len > DNS_MSG_MAX ||
+        (form != CACHE_MSG_PLAIN && form != CACHE_MSG_DNSSEC))
         return -EINVAL;
-    size_t klen = key_build(key, qname, qname_len, qtype, qclass);
+    size_t klen = msg_key_build(key, qname, qname_len, qtype, qclass, form);
 
     struct walk wk = {.w = wire, .len = len};
-    int r = wire_walk(&wk, key, klen);
+    int r = wire_walk(&wk, key, qname_len);
     free(wk.namemap);
     if (r < 0) {
         free(wk.rrs);
         return r;
     }
     uint32_t ttl_orig = msg_clamp_ttls(c, &wk, wire[3] & 0x0f, rd16(wire + 6));
-    struct msg_entry *m = msg_build(&wk, key, klen, ttl_orig, now);
+    struct msg_entry *m = msg_build(&wk, key, klen, qname_len, ttl_orig, now);
     free(wk.rrs);
     if (!m)
         return -ENOMEM;
@@ -1112,7 +1160,8 @@ static size_t table_flush(struct table *t, const uint8_t *name, size_t name_len,
         struct entry *e = s->head;
         while (e) {
             struct entry *next = e->next;
-            if (name_matches(entry_key(e), e->key_len - 4u, name, name_len, subtree)) {
+            const uint8_t *k = entry_key(e);
+            if (name_matches(k, key_name_len(k, e->key_len), name, name_len, subtree)) {
                 shard_remove(s, e, &dead);
                 removed++;
             }

@@ -61,7 +61,7 @@ struct cache_msg_hit {
                         * to exactly one caller per entry until it is stored again. */
 };
 
-/* Looks up (qname, qtype, qclass).  On a fresh hit copies the message into
+/* Looks up (qname, qtype, qclass), plain form.  On a fresh hit copies the message into
  * out with every TTL counted down to now and returns its length.  On an
  * expired entry within stale-max-age, returns it only if allow_stale (TTLs set
  * to 30 s, RFC 8767 section 4), else 0.  Returns 0 on a miss and -ENOSPC when
@@ -77,6 +77,25 @@ int cache_msg_get(struct cache *c, const uint8_t *qname, size_t qname_len, uint1
  * -ENOMEM.  Replaces any entry for the same key. */
 int cache_msg_put(struct cache *c, const uint8_t *qname, size_t qname_len, uint16_t qtype,
                   uint16_t qclass, const uint8_t *wire, size_t len, time_t now);
+
+/* The two forms of one answer.  RFC 4035 section 3.2.1: a client that set
+ * DO gets the RRSIGs of the answer's RRsets and, for NXDOMAIN and NODATA,
+ * the NSEC/NSEC3 records that prove it with their RRSIGs (section 3.1.3);
+ * a client that did not gets neither.  The form is part of the message key
+ * (its last byte; none for the plain form), so each form is its own entry:
+ * a look-up of either is one hash, one lock, one copy. */
+enum cache_msg_form {
+    CACHE_MSG_PLAIN = 0,  /* as cache_msg_get/cache_msg_put */
+    CACHE_MSG_DNSSEC = 1, /* with the DNSSEC records, for DO clients */
+};
+
+/* cache_msg_get and cache_msg_put for one form of the answer. */
+int cache_msg_get_form(struct cache *c, const uint8_t *qname, size_t qname_len, uint16_t qtype,
+                       uint16_t qclass, enum cache_msg_form form, time_t now, bool allow_stale,
+                       uint8_t *out, size_t cap, struct cache_msg_hit *hit);
+int cache_msg_put_form(struct cache *c, const uint8_t *qname, size_t qname_len, uint16_t qtype,
+                       uint16_t qclass, enum cache_msg_form form, const uint8_t *wire, size_t len,
+                       time_t now);
 
 /* --- RRset cache: what the iterator learns ----------------------------------*/
 
@@ -123,7 +142,7 @@ ldns_rr_list *cache_rrset_get_sec(struct cache *c, const ldns_rdf *owner, ldns_r
 
 /* --- Maintenance ------------------------------------------------------------*/
 
-/* Removes every message and RRset whose owner is name, or (subtree) at or
+/* Removes every message (both forms) and RRset whose owner is name, or (subtree) at or
  * below it.  Returns the number of entries removed. */
 size_t cache_flush(struct cache *c, const uint8_t *name, size_t name_len, bool subtree);
 

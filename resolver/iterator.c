@@ -31,7 +31,9 @@
  * q->fetch.  Verdicts of the walk are kept per query (the keyring) and in
  * the RRset cache (DNSKEY and DS sets with CACHE_SEC_SECURE); validated
  * answer RRsets are re-cached with their status and RRSIGs.  The checks
- * themselves are validator.c's.
+ * themselves are validator.c's.  The result comes in two forms: without
+ * DNSSEC records, and for DO clients with the RRSIGs and NSEC/NSEC3 proofs
+ * (RFC 4035 section 3.2.1; iter_result.wire_do).
  *
  * Not here: sockets, timers, the overall deadline (worker.c does those).
  * The message cache is read only for CNAME targets and sub-goals
@@ -195,6 +197,7 @@ struct iter_query {
     bool finished;
     struct iter_result res;
     uint8_t *wire;
+    uint8_t *wire_do; /* the DNSSEC form of wire (res.wire_do), or NULL */
     char ede_buf[96];
 
     /* DNSSEC: dnssec = validation configured (DO upstream); validate =
@@ -587,7 +590,8 @@ static void iter_set_servfail(struct iter_query *q, bool upstream_failed, uint16
 {
     ldns_rdf *qn = ldns_dname_new_frm_data((uint16_t)q->qname_len, q->qname);
     free(q->wire);
-    q->wire = NULL;
+    free(q->wire_do);
+    q->wire = q->wire_do = NULL;
     memset(&q->res, 0, sizeof(q->res));
     if (qn && build_wire(qn, q->qtype, q->qclass, LDNS_RCODE_SERVFAIL, NULL, NULL, false, &q->wire,
                          &q->res.len) < 0)
@@ -614,6 +618,80 @@ static void iter_abort(struct iter_query *q, const char *limit)
     iter_set_servfail(q, false, ITER_EDE_OTHER, text);
 }
 
+/* Pushes onto out (shallow) the RRSIGs of sigs that cover (owner, type)
+ * and are not in out yet. */
+static void push_covering(ldns_rr_list *out, const ldns_rr_list *sigs, const ldns_rdf *owner,
+                          ldns_rr_type type)
+{
+    for (size_t i = 0; sigs && i < ldns_rr_list_rr_count(sigs); i++) {
+        ldns_rr *sig = ldns_rr_list_rr(sigs, i);
+        const ldns_rdf *tc = ldns_rr_rrsig_typecovered(sig);
+        if (ldns_rr_get_type(sig) == LDNS_RR_TYPE_RRSIG && tc && ldns_rdf_size(tc) == 2 &&
+            ldns_rdf2rr_type(tc) == type && name_eq(ldns_rr_owner(sig), owner) &&
+            !ldns_rr_list_contains_rr(out, sig))
+            ldns_rr_list_push_rr(out, sig);
+    }
+}
+
+static bool same_rrset(const ldns_rr *a, const ldns_rr *b)
+{
+    return ldns_rr_get_type(a) == ldns_rr_get_type(b) &&
+           name_eq(ldns_rr_owner(a), ldns_rr_owner(b));
+}
+
+/* RFC 4035 section 3.1.1: the answer chain with the RRSIGs of each RRset
+ * right after it (a synthesised CNAME has none, RFC 6672 5.3.1). */
+static ldns_rr_list *dnssec_answer(const struct iter_goal *g)
+{
+    ldns_rr_list *out = ldns_rr_list_new();
+    size_t n = ldns_rr_list_rr_count(g->chain);
+    for (size_t i = 0; out && i < n; i++) {
+        ldns_rr *rr = ldns_rr_list_rr(g->chain, i);
+        ldns_rr_list_push_rr(out, rr);
+        if (i + 1 == n || !same_rrset(rr, ldns_rr_list_rr(g->chain, i + 1)))
+            push_covering(out, g->sigs, ldns_rr_owner(rr), ldns_rr_get_type(rr));
+    }
+    return out;
+}
+
+/* RFC 4035 section 3.1.3: for NXDOMAIN and NODATA the SOA with its RRSIGs,
+ * and for every answer the NSEC/NSEC3 records the responses carried (the
+ * denial, or the proof that a wildcard expansion was the closest match,
+ * section 3.1.3.3), each with its RRSIGs. */
+static ldns_rr_list *dnssec_authority(const struct iter_goal *g, bool negative)
+{
+    ldns_rr_list *out = ldns_rr_list_new();
+    for (size_t i = 0; out && negative && i < ldns_rr_list_rr_count(g->soa); i++) {
+        ldns_rr *soa = ldns_rr_list_rr(g->soa, i);
+        ldns_rr_list_push_rr(out, soa);
+        push_covering(out, g->auth, ldns_rr_owner(soa), LDNS_RR_TYPE_SOA);
+    }
+    for (size_t i = 0; out && i < ldns_rr_list_rr_count(g->auth); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(g->auth, i);
+        ldns_rr_type t = ldns_rr_get_type(rr);
+        if ((t != LDNS_RR_TYPE_NSEC && t != LDNS_RR_TYPE_NSEC3) ||
+            ldns_rr_list_contains_rr(out, rr))
+            continue;
+        ldns_rr_list_push_rr(out, rr);
+        push_covering(out, g->auth, ldns_rr_owner(rr), t);
+    }
+    return out;
+}
+
+/* The DNSSEC form of goal 0's answer (RFC 4035 section 3.2.1, for clients
+ * that set DO), in the message-cache form.  -ENOMEM. */
+static int build_wire_dnssec(const ldns_rdf *qname, const struct iter_goal *g, bool negative,
+                             bool ad, uint8_t **wire, size_t *len)
+{
+    ldns_rr_list *an = dnssec_answer(g);
+    ldns_rr_list *ns = dnssec_authority(g, negative);
+    int rc = an && ns ? build_wire(qname, g->qtype, g->qclass, g->rcode, an, ns, ad, wire, len)
+                      : -ENOMEM;
+    ldns_rr_list_free(an); /* shallow: the RRs are g's */
+    ldns_rr_list_free(ns);
+    return rc;
+}
+
 /* Goal 0 is done: its outcome becomes the result. */
 static void iter_finish(struct iter_query *q)
 {
@@ -631,6 +709,9 @@ static void iter_finish(struct iter_query *q)
     int rc = qn ? build_wire(qn, q->qtype, q->qclass, g->rcode, g->chain, negative ? g->soa : NULL,
                              secure, &q->wire, &len)
                 : -ENOMEM;
+    size_t len_do = 0;
+    if (rc == 0 && q->dnssec)
+        rc = build_wire_dnssec(qn, g, negative, secure, &q->wire_do, &len_do);
     ldns_rdf_deep_free(qn);
     if (rc < 0) {
         iter_set_servfail(q, false, ITER_EDE_OTHER, "out of memory");
@@ -639,6 +720,8 @@ static void iter_finish(struct iter_query *q)
     memset(&q->res, 0, sizeof(q->res));
     q->res.wire = q->wire;
     q->res.len = len;
+    q->res.wire_do = q->wire_do;
+    q->res.len_do = q->wire_do ? len_do : 0;
     q->res.rcode = g->rcode;
     q->res.ede_code = ITER_EDE_NONE;
     /* Negative answers need their SOA for the negative TTL (RFC 2308 5). */
@@ -786,14 +869,19 @@ static int goal_find_cut(struct iter_query *q, struct iter_goal *g, time_t now)
 }
 
 /* Takes a cached message for (sname, qtype) into the goal: its answer
- * records join the chain, its SOA the authority.  1 taken, 0 none. */
+ * records join the chain, its SOA the authority.  With DNSSEC, goal 0 (a
+ * CD query: a validating goal never gets here) takes the DNSSEC form, its
+ * RRSIGs and NSEC/NSEC3 records going where the responses' would: its
+ * client may have set DO.  1 taken, 0 none. */
 static int goal_from_msg_cache(struct iter_query *q, struct iter_goal *g, time_t now)
 {
     struct cache_msg_hit hit;
+    bool dnssec = q->dnssec && g == q->goals[0];
     if (!q->msgbuf && !(q->msgbuf = malloc(ITER_MSGBUF)))
         return 0;
-    int n = cache_msg_get(q->env->cache, ldns_rdf_data(g->sname), ldns_rdf_size(g->sname), g->qtype,
-                          g->qclass, now, false, q->msgbuf, ITER_MSGBUF, &hit);
+    int n = cache_msg_get_form(q->env->cache, ldns_rdf_data(g->sname), ldns_rdf_size(g->sname),
+                               g->qtype, g->qclass, dnssec ? CACHE_MSG_DNSSEC : CACHE_MSG_PLAIN,
+                               now, false, q->msgbuf, ITER_MSGBUF, &hit);
     ldns_pkt *p = NULL;
     if (n <= 0 || ldns_wire2pkt(&p, q->msgbuf, (size_t)n) != LDNS_STATUS_OK)
         return 0;
@@ -803,11 +891,22 @@ static int goal_from_msg_cache(struct iter_query *q, struct iter_goal *g, time_t
         return 0;
     }
     ldns_rr_list *an = ldns_pkt_answer(p), *ns = ldns_pkt_authority(p);
-    for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++)
-        list_push_copy(g->chain, ldns_rr_list_rr(an, i));
-    for (size_t i = 0; i < ldns_rr_list_rr_count(ns); i++)
-        if (ldns_rr_get_type(ldns_rr_list_rr(ns, i)) == LDNS_RR_TYPE_SOA)
-            list_push_copy(g->soa, ldns_rr_list_rr(ns, i));
+    for (size_t i = 0; i < ldns_rr_list_rr_count(an); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(an, i);
+        bool sig =
+            dnssec && ldns_rr_get_type(rr) == LDNS_RR_TYPE_RRSIG && g->qtype != LDNS_RR_TYPE_RRSIG;
+        list_push_copy(sig ? g->sigs : g->chain, rr);
+    }
+    for (size_t i = 0; i < ldns_rr_list_rr_count(ns); i++) {
+        ldns_rr *rr = ldns_rr_list_rr(ns, i);
+        ldns_rr_type t = ldns_rr_get_type(rr);
+        if (t == LDNS_RR_TYPE_SOA)
+            list_push_copy(g->soa, rr);
+        else if (dnssec &&
+                 (t == LDNS_RR_TYPE_NSEC || t == LDNS_RR_TYPE_NSEC3 || t == LDNS_RR_TYPE_RRSIG) &&
+                 ldns_rr_list_rr_count(g->auth) < ITER_MAX_AUTH)
+            list_push_copy(g->auth, rr);
+    }
     ldns_pkt_free(p);
     g->final_found = rcode == LDNS_RCODE_NOERROR && ldns_rr_list_rr_count(g->soa) == 0 &&
                      ldns_rr_list_rr_count(g->chain) > 0;
@@ -882,11 +981,33 @@ static ldns_rr_list *cache_get_validated(struct iter_query *q, struct iter_goal 
     return l;
 }
 
+/* For goal 0 of a CD query (RFC 4035 section 3.2.2): any answer-grade
+ * RRset, checked or not, with its RRSIGs for a client that set DO. */
+static ldns_rr_list *cache_get_unchecked(struct iter_query *q, struct iter_goal *g,
+                                         const ldns_rdf *name, ldns_rr_type type, time_t now)
+{
+    enum cache_trust trust = CACHE_TRUST_GLUE;
+    enum cache_sec sec = CACHE_SEC_UNCHECKED;
+    ldns_rr_list *sigs = NULL;
+    ldns_rr_list *l = cache_rrset_get_sec(q->env->cache, name, type, now, &trust, &sec, &sigs);
+    if (l && trust < CACHE_TRUST_ANSWER) {
+        ldns_rr_list_deep_free(l);
+        l = NULL;
+    }
+    if (l)
+        goal_note_rrset(q, g, ldns_rr_list_rr(l, 0), sigs, (uint8_t)sec);
+    ldns_rr_list_deep_free(sigs);
+    return l;
+}
+
 static ldns_rr_list *goal_cache_get(struct iter_query *q, struct iter_goal *g, const ldns_rdf *name,
                                     ldns_rr_type type, time_t now)
 {
-    return goal_validates(q, g) ? cache_get_validated(q, g, name, type, now)
-                                : cache_get_answer(q, name, type, now);
+    if (goal_validates(q, g))
+        return cache_get_validated(q, g, name, type, now);
+    if (q->dnssec && g == q->goals[0])
+        return cache_get_unchecked(q, g, name, type, now);
+    return cache_get_answer(q, name, type, now);
 }
 
 /* RFC 1034 5.3.3 step 1, bounded by max-cname-chain.  1 goal done, 0 not in
@@ -2279,6 +2400,7 @@ void iter_free(struct iter_query *q)
     vfetch_clear(&q->fetch);
     free(q->msgbuf);
     free(q->wire);
+    free(q->wire_do);
     free(q);
 }
 

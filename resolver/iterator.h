@@ -121,6 +121,15 @@ struct iter_result {
      * missing, 12 NSEC missing...).  Neither: insecure or not validated. */
     bool secure;
     bool bogus;
+    /* With dnssec.enabled, the same answer in the form for clients that
+     * set DO (RFC 4035 section 3.2.1): each answer RRset followed by its
+     * RRSIGs; for NXDOMAIN/NODATA the SOA, the NSEC/NSEC3 records proving
+     * it and their RRSIGs (section 3.1.3); NSEC/NSEC3 proofs of a wildcard
+     * expansion (section 3.1.3.3).  Also for CD answers (unchecked, with
+     * whatever RRSIGs came).  NULL (len_do 0) when validation is off or the
+     * result is a SERVFAIL: then every client gets wire.  Owned like wire. */
+    const uint8_t *wire_do;
+    size_t len_do;
 };
 void iter_result(const struct iter_query *q, struct iter_result *out);
 

@@ -420,6 +420,8 @@ static void request_deliver(struct request *r, const struct iter_result *res, bo
         if (wt->rewrite && wire)
             len = synth_rewrite(&wt->q, r->qname, r->qname_len, wt->rewrite_ttl, wire, wire_len,
                                 w->scratch, cap);
+        else if (wire == res->wire && res->wire_do && wt->q.edns_do && res->len_do <= cap)
+            memcpy(w->scratch, res->wire_do, len = res->len_do); /* RFC 4035 3.2.1: DO */
         else if (wire && wire_len <= cap)
             memcpy(w->scratch, wire, len = wire_len);
         /* The chain is checked for each client: each has its own policy. */
@@ -455,6 +457,9 @@ static void request_finish(struct request *r)
     if (res.cacheable && res.wire)
         cache_msg_put(r->w->d->cache, r->qname, r->qname_len, r->qtype, r->qclass, res.wire,
                       res.len, worker_now());
+    if (res.cacheable && res.wire_do)
+        cache_msg_put_form(r->w->d->cache, r->qname, r->qname_len, r->qtype, r->qclass,
+                           CACHE_MSG_DNSSEC, res.wire_do, res.len_do, worker_now());
     request_deliver(r, &res, false);
 }
 
@@ -995,8 +1000,13 @@ static size_t answer_query(struct worker *w, const uint8_t *pkt, size_t len, con
     }
 
     struct cache_msg_hit hit;
-    int got = cache_msg_get(w->d->cache, q->qname_lc, q->qname_len, q->qtype, q->qclass,
-                            worker_now(), false, out, cap, &hit);
+    /* RFC 4035 3.2.1: DO clients get the form with the DNSSEC records (a
+     * key of its own: no extra look-up for anyone). */
+    int got = q->edns_do && cfg->dnssec_enabled
+                  ? cache_msg_get_form(w->d->cache, q->qname_lc, q->qname_len, q->qtype, q->qclass,
+                                       CACHE_MSG_DNSSEC, worker_now(), false, out, cap, &hit)
+                  : cache_msg_get(w->d->cache, q->qname_lc, q->qname_len, q->qtype, q->qclass,
+                                  worker_now(), false, out, cap, &hit);
     if (got > 0) {
         count(&w->stats.cache_hits);
         n->flags |= QLOG_F_CACHE;

@@ -852,6 +852,65 @@ struct thread_arg {
     int bad;
 };
 
+/* RFC 4035 3.2.1: the DNSSEC form of an answer is its own entry, found
+ * only by a look-up for that form; the plain form is unaffected; a flush
+ * removes both. */
+static void test_dnssec_form(void)
+{
+    static const struct spec DO_SPEC = {
+        .qname = "www.example.com.",
+        .qtype = LDNS_RR_TYPE_A,
+        .an = {"www.example.com. 300 IN A 192.0.2.1",
+               "www.example.com. 300 IN RRSIG A 13 3 300 20300101000000 20200101000000 1 "
+               "example.com. AAAA"},
+    };
+    struct cache *c = cache_new(&LIMITS);
+    uint8_t w[1024], wd[1024], out[1024], n[256];
+    struct cache_msg_hit hit;
+    size_t len = build(&A_SPEC, w, sizeof(w)), dlen = build(&DO_SPEC, wd, sizeof(wd));
+    size_t nl = wname("WWW.example.com.", n);
+
+    CHECK_EQ(put(c, "www.example.com.", LDNS_RR_TYPE_A, w, len, NOW), 0);
+    CHECK_EQ(cache_msg_get_form(c, n, nl, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, CACHE_MSG_DNSSEC, NOW,
+                                false, out, sizeof(out), &hit),
+             0);
+    CHECK_EQ(cache_msg_put_form(c, n, nl, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, CACHE_MSG_DNSSEC, wd,
+                                dlen, NOW),
+             0);
+    CHECK_EQ(cache_msg_put_form(c, n, nl, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, (enum cache_msg_form)7,
+                                wd, dlen, NOW),
+             -EINVAL);
+    int got = cache_msg_get_form(c, n, nl, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, CACHE_MSG_DNSSEC,
+                                 NOW + 10, false, out, sizeof(out), &hit);
+    CHECK_EQ(got, (int)dlen);
+    ldns_pkt *p = parse(out, got);
+    CHECK(p && ldns_rr_list_rr_count(ldns_pkt_answer(p)) == 2);
+    /* The question is stored in lower case, and TTLs count down. */
+    CHECK(p && ldns_rr_list_rr_count(ldns_pkt_question(p)) == 1 && out[13] == 'w');
+    CHECK(p && ttl_of(ldns_pkt_answer(p), 1) == 290);
+    ldns_pkt_free(p);
+    got = get(c, "www.example.com.", LDNS_RR_TYPE_A, NOW, false, out, sizeof(out), &hit);
+    CHECK_EQ(got, (int)len);
+    p = parse(out, got);
+    CHECK(p && ldns_rr_list_rr_count(ldns_pkt_answer(p)) == 1);
+    ldns_pkt_free(p);
+    struct cache_stats st;
+    cache_stats(c, &st);
+    CHECK_EQ(st.msg_entries, 2);
+    CHECK_EQ(cache_flush(c, n, nl, false), 2);
+    CHECK_EQ(cache_msg_get_form(c, n, nl, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, CACHE_MSG_DNSSEC, NOW,
+                                false, out, sizeof(out), &hit),
+             0);
+    /* Subtree flush finds DNSSEC-form keys by their name too. */
+    CHECK_EQ(cache_msg_put_form(c, n, nl, LDNS_RR_TYPE_A, LDNS_RR_CLASS_IN, CACHE_MSG_DNSSEC, wd,
+                                dlen, NOW),
+             0);
+    uint8_t apex[256];
+    size_t al = wname("example.com.", apex);
+    CHECK_EQ(cache_flush(c, apex, al, true), 1);
+    cache_free(c);
+}
+
 static void *thread_main(void *p)
 {
     struct thread_arg *a = p;
@@ -938,6 +997,7 @@ int main(void)
     UNIT_RUN(test_rrset_trust);
     UNIT_RUN(test_rrset_ttl);
     UNIT_RUN(test_flush_and_stats);
+    UNIT_RUN(test_dnssec_form);
     UNIT_RUN(test_threads);
     return unit_done();
 }

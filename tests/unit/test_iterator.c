@@ -15,12 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cache.h"
 #include "config.h"
 #include "hints.h"
 #include "infra.h"
 #include "iterator.h"
+#include "trust.h"
 #include "unit.h"
 
 #define NOW ((time_t)1700000000)
@@ -116,6 +118,13 @@ static struct server world[] = {
      "www.fwd.test. 3600 IN A 10.0.0.1\n"
      "www.example.test. 3600 IN A 10.9.9.9\n", NULL, NULL, 0},
     {"127.53.30.2", 5300, "", F_FORWARDER | F_SERVFAIL, "", NULL, NULL, 0},
+    /* DNSSEC (signed at start-up by dnssec_world_init; anchor at sec.test.). */
+    {"127.53.40.1", 53, "sec.test.", 0, "", NULL, NULL, 0},
+    {"127.53.40.2", 53, "child.sec.test.", 0, "", NULL, NULL, 0},
+    {"127.53.40.3", 53, "plain.sec.test.", 0,
+     "plain.sec.test. 3600 IN SOA ns.plain.sec.test. h.sec.test. 1 3600 600 86400 300\n"
+     "plain.sec.test. 3600 IN NS ns.plain.sec.test.\n"
+     "www.plain.sec.test. 3600 IN A 192.0.2.44\n", NULL, NULL, 0},
 };
 /* clang-format on */
 
@@ -157,6 +166,8 @@ static const char test_zone[] =
     "loop2.test. 3600 IN NS ns.loop.test.\n"
     "inzone.test. 3600 IN NS ns.inzone.test.\n"
     "evilglue.test. 3600 IN NS ns.other.net.\n"
+    "sec.test. 3600 IN NS ns.sec.test.\n"
+    "ns.sec.test. 3600 IN A 127.53.40.1\n"
     "ns.other.net. 3600 IN A 6.6.6.6\n"; /* out-of-bailiwick glue: poison */
 
 static const char example_zone[] =
@@ -453,6 +464,67 @@ static void add_poison(ldns_pkt *p)
     ldns_pkt_push_rr(p, LDNS_SECTION_ADDITIONAL, rr("ns.evil.test. 3600 IN A 6.6.6.6"));
 }
 
+/* Pushes the RRSIGs of s covering each RRset of sec in p (RFC 4035 3.1.1). */
+static void add_sigs(const struct server *s, ldns_pkt *p, ldns_pkt_section sec)
+{
+    ldns_rr_list *l = ldns_pkt_get_section_clone(p, sec);
+    for (size_t i = 0; i < ldns_rr_list_rr_count(s->rrs); i++) {
+        ldns_rr *sig = ldns_rr_list_rr(s->rrs, i);
+        if (ldns_rr_get_type(sig) != LDNS_RR_TYPE_RRSIG)
+            continue;
+        ldns_rr_type covered = ldns_rdf2rr_type(ldns_rr_rrsig_typecovered(sig));
+        for (size_t j = 0; j < ldns_rr_list_rr_count(l); j++) {
+            ldns_rr *r = ldns_rr_list_rr(l, j);
+            if (ldns_rr_get_type(r) == covered &&
+                ldns_dname_compare(ldns_rr_owner(r), ldns_rr_owner(sig)) == 0) {
+                ldns_pkt_push_rr(p, sec, ldns_rr_clone(sig));
+                break;
+            }
+        }
+    }
+    ldns_rr_list_deep_free(l);
+}
+
+/* A signed zone's server, asked with DO: RRSIGs with every signed RRset;
+ * the DS of a referral, or for a referral without DS and for NXDOMAIN and
+ * NODATA every NSEC/NSEC3 of the zone (a superset of the proof: the
+ * validator must pick what proves the case).  No wildcards here (auth_answer
+ * has none): tests/integration/test_dnssec.py covers them. */
+static void add_dnssec(const struct server *s, ldns_pkt *p)
+{
+    bool sig = false, nsec = false;
+    for (size_t i = 0; i < ldns_rr_list_rr_count(s->rrs); i++)
+        sig |= ldns_rr_get_type(ldns_rr_list_rr(s->rrs, i)) == LDNS_RR_TYPE_RRSIG;
+    if (!sig)
+        return;
+    ldns_rr_list *ns = ldns_pkt_authority(p);
+    bool referral = !ldns_pkt_aa(p) && ldns_rr_list_rr_count(ns) > 0 &&
+                    ldns_rr_get_type(ldns_rr_list_rr(ns, 0)) == LDNS_RR_TYPE_NS;
+    if (referral) {
+        const ldns_rdf *cut = ldns_rr_owner(ldns_rr_list_rr(ns, 0));
+        if (has_rrs(s->rrs, cut, LDNS_RR_TYPE_DS))
+            push_matching(p, LDNS_SECTION_AUTHORITY, s->rrs, cut, LDNS_RR_TYPE_DS);
+        else
+            nsec = true;
+    } else if (ldns_rr_list_rr_count(ldns_pkt_answer(p)) == 0 ||
+               ldns_pkt_get_rcode(p) == LDNS_RCODE_NXDOMAIN) {
+        nsec = true;
+    }
+    add_sigs(s, p, LDNS_SECTION_ANSWER);
+    add_sigs(s, p, LDNS_SECTION_AUTHORITY);
+    if (!nsec)
+        return;
+    for (size_t i = 0; i < ldns_rr_list_rr_count(s->rrs); i++) {
+        ldns_rr *r = ldns_rr_list_rr(s->rrs, i);
+        ldns_rr_type t = ldns_rr_get_type(r);
+        bool covers = t == LDNS_RR_TYPE_RRSIG &&
+                      (ldns_rdf2rr_type(ldns_rr_rrsig_typecovered(r)) == LDNS_RR_TYPE_NSEC ||
+                       ldns_rdf2rr_type(ldns_rr_rrsig_typecovered(r)) == LDNS_RR_TYPE_NSEC3);
+        if (t == LDNS_RR_TYPE_NSEC || t == LDNS_RR_TYPE_NSEC3 || covers)
+            ldns_pkt_push_rr(p, LDNS_SECTION_AUTHORITY, ldns_rr_clone(r));
+    }
+}
+
 /* Builds the reply of s to the query in send; false for no reply. */
 static bool server_reply(struct server *s, const struct iter_send *send, uint8_t **wire,
                          size_t *len)
@@ -489,7 +561,11 @@ static bool server_reply(struct server *s, const struct iter_send *send, uint8_t
         auth_answer(s, qname, qtype, p);
         if (s->flags & F_POISON)
             add_poison(p);
+        if (ldns_pkt_edns_do(qp))
+            add_dnssec(s, p);
     }
+    if (ldns_pkt_edns(qp))
+        ldns_pkt_set_edns_udp_size(p, 4096); /* a signed reply may exceed 512 */
     bool ok = reply && ldns_pkt2wire(wire, p, len) == LDNS_STATUS_OK;
     ldns_pkt_free(p);
     ldns_pkt_free(qp);
@@ -538,6 +614,7 @@ static void log_send(const struct iter_send *send)
 }
 
 struct env {
+    bool cd; /* resolve with iter_set_cd */
     struct config cfg;
     struct config_forward fwd[2];
     struct config_sockaddr fwd_servers[2];
@@ -622,11 +699,14 @@ struct outcome {
     unsigned queries;
     ldns_pkt *pkt; /* the result, parsed */
     bool header_ok;
+    bool secure, bogus;
+    ldns_pkt *pkt_do; /* the DNSSEC form (iter_result.wire_do), parsed, or NULL */
 };
 
 static void outcome_free(struct outcome *o)
 {
     ldns_pkt_free(o->pkt);
+    ldns_pkt_free(o->pkt_do);
 }
 
 /* Resolves name/type through the world; the log of queries is in sent_log. */
@@ -643,6 +723,7 @@ static struct outcome resolve_at(struct env *e, const char *name, ldns_rr_type t
         o.rcode = -1;
         return o;
     }
+    iter_set_cd(q, e->cd);
     struct iter_send send;
     int steps;
     for (steps = 0; steps < MAX_DRIVE; steps++) {
@@ -672,7 +753,11 @@ static struct outcome resolve_at(struct env *e, const char *name, ldns_rr_type t
     if (res.ede_text)
         snprintf(o.ede_text, sizeof(o.ede_text), "%s", res.ede_text);
     o.queries = st.upstream_queries;
+    o.secure = res.secure;
+    o.bogus = res.bogus;
     CHECK_EQ(o.queries, nsent);
+    if (res.wire_do)
+        CHECK(ldns_wire2pkt(&o.pkt_do, res.wire_do, res.len_do) == LDNS_STATUS_OK);
     if (res.wire && ldns_wire2pkt(&o.pkt, res.wire, res.len) == LDNS_STATUS_OK) {
         o.header_ok =
             ldns_pkt_id(o.pkt) == 0 && ldns_pkt_qr(o.pkt) && ldns_pkt_ra(o.pkt) &&
@@ -1514,9 +1599,314 @@ static void test_qname_minimisation_step_limit(void)
     env_free(&e);
 }
 
+/* --- DNSSEC ----------------------------------------------------------------
+ *
+ * sec.test. (NSEC, trust anchor) delegates child.sec.test. (NSEC3, with a
+ * DS) and plain.sec.test. (unsigned, no DS); bad.sec.test's A is changed
+ * after signing.  Signatures are valid around NOW. */
+
+static const char sec_zone[] =
+    "sec.test. 3600 IN SOA ns.sec.test. h.sec.test. 1 3600 600 86400 300\n"
+    "sec.test. 3600 IN NS ns.sec.test.\n"
+    "ns.sec.test. 3600 IN A 127.53.40.1\n"
+    "www.sec.test. 3600 IN A 192.0.2.40\n"
+    "alias.sec.test. 3600 IN CNAME www.sec.test.\n"
+    "text.sec.test. 3600 IN TXT \"t\"\n"
+    "bad.sec.test. 3600 IN A 192.0.2.42\n"
+    "child.sec.test. 3600 IN NS ns.child.sec.test.\n"
+    "ns.child.sec.test. 3600 IN A 127.53.40.2\n"
+    "plain.sec.test. 3600 IN NS ns.plain.sec.test.\n"
+    "ns.plain.sec.test. 3600 IN A 127.53.40.3\n";
+
+static const char child_zone[] =
+    "child.sec.test. 3600 IN SOA ns.child.sec.test. h.sec.test. 1 3600 600 86400 300\n"
+    "child.sec.test. 3600 IN NS ns.child.sec.test.\n"
+    "ns.child.sec.test. 3600 IN A 127.53.40.2\n"
+    "www.child.sec.test. 3600 IN A 192.0.2.43\n";
+
+static struct trust_anchors *sec_anchors;
+static char anchor_path[64];
+
+/* Signs zone text with a new key for apex (NSEC3 if asked) into the server
+ * at addr; returns the zone's DS record (caller frees). */
+static ldns_rr *sign_into(const char *addr, const char *apex, const char *text, bool nsec3)
+{
+    ldns_rr_list *rrs = parse_lines(text);
+    ldns_zone *z = ldns_zone_new();
+    ldns_zone_set_soa(z, ldns_rr_clone(ldns_rr_list_rr(rrs, 0)));
+    for (size_t i = 1; i < ldns_rr_list_rr_count(rrs); i++)
+        ldns_zone_push_rr(z, ldns_rr_clone(ldns_rr_list_rr(rrs, i)));
+    ldns_rr_list_deep_free(rrs);
+    ldns_key_list *keys = ldns_key_list_new();
+    ldns_key *k = ldns_key_new_frm_algorithm(LDNS_SIGN_ECDSAP256SHA256, 256);
+    CHECK(k != NULL);
+    ldns_key_set_pubkey_owner(k, dn(apex));
+    ldns_key_set_flags(k, 257);
+    ldns_key_set_inception(k, (uint32_t)(NOW - 3600));
+    ldns_key_set_expiration(k, (uint32_t)(NOW + 30 * 86400));
+    ldns_rr *pub = ldns_key2rr(k);
+    ldns_key_set_keytag(k, ldns_calc_keytag(pub));
+    ldns_key_list_push_key(keys, k);
+    ldns_zone_push_rr(z, ldns_rr_clone(pub));
+    ldns_zone *signed_z =
+        nsec3 ? ldns_zone_sign_nsec3(z, keys, 1, 0, 0, 0, NULL) : ldns_zone_sign(z, keys);
+    CHECK(signed_z != NULL);
+    ldns_rr *ds = ldns_key_rr2ds(pub, LDNS_SHA256);
+    ldns_rr_free(pub);
+    struct server *srv = NULL;
+    for (size_t i = 0; i < NSERVERS; i++)
+        if (strcmp(world[i].addr, addr) == 0)
+            srv = &world[i];
+    CHECK(srv != NULL);
+    ldns_rr_list_deep_free(srv->rrs);
+    srv->rrs = ldns_rr_list_clone(ldns_zone_rrs(signed_z));
+    ldns_rr_list_push_rr(srv->rrs, ldns_rr_clone(ldns_zone_soa(signed_z)));
+    ldns_zone_deep_free(signed_z);
+    ldns_zone_deep_free(z);
+    ldns_key_list_free(keys);
+    return ds;
+}
+
+static void dnssec_world_init(void)
+{
+    ldns_rr *child_ds = sign_into("127.53.40.2", "child.sec.test.", child_zone, true);
+    char *ds_text = ldns_rr2str(child_ds);
+    char parent[2048];
+    snprintf(parent, sizeof(parent), "%s%s", sec_zone, ds_text);
+    free(ds_text);
+    ldns_rr_free(child_ds);
+    ldns_rr *anchor = sign_into("127.53.40.1", "sec.test.", parent, false);
+    /* Tamper with bad.sec.test's A after signing: its RRSIG fails. */
+    for (size_t i = 0; i < NSERVERS; i++) {
+        if (strcmp(world[i].addr, "127.53.40.1") != 0)
+            continue;
+        for (size_t j = 0; j < ldns_rr_list_rr_count(world[i].rrs); j++) {
+            ldns_rr *r = ldns_rr_list_rr(world[i].rrs, j);
+            ldns_rdf *bad = dn("bad.sec.test.");
+            if (ldns_rr_get_type(r) == LDNS_RR_TYPE_A &&
+                ldns_dname_compare(ldns_rr_owner(r), bad) == 0)
+                ldns_rdf_deep_free(
+                    ldns_rr_set_rdf(r, ldns_rdf_new_frm_str(LDNS_RDF_TYPE_A, "192.0.2.66"), 0));
+            ldns_rdf_deep_free(bad);
+        }
+    }
+    snprintf(anchor_path, sizeof(anchor_path), "/tmp/test_iterator_anchor_XXXXXX");
+    int fd = mkstemp(anchor_path);
+    CHECK(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    char *text = ldns_rr2str(anchor);
+    fprintf(f, "%s", text);
+    free(text);
+    fclose(f);
+    ldns_rr_free(anchor);
+    char err[256] = "";
+    char *files[] = {anchor_path};
+    CHECK(trust_load(files, 1, NULL, 0, &sec_anchors, err, sizeof(err)) == 0);
+    unlink(anchor_path);
+}
+
+static void env_init_dnssec(struct env *e)
+{
+    env_init(e);
+    e->cfg.dnssec_enabled = true;
+    e->cfg.dnssec_anchors = sec_anchors;
+}
+
+/* Count of RRs of type t in section sec of p (RRSIGs: those covering
+ * `covered`, or all when it is 0). */
+static size_t count_type(const ldns_pkt *p, ldns_pkt_section sec, ldns_rr_type t,
+                         ldns_rr_type covered)
+{
+    size_t n = 0;
+    ldns_rr_list *l = p ? ldns_pkt_get_section_clone(p, sec) : NULL;
+    for (size_t i = 0; l && i < ldns_rr_list_rr_count(l); i++) {
+        ldns_rr *r = ldns_rr_list_rr(l, i);
+        if (ldns_rr_get_type(r) != t)
+            continue;
+        if (t == LDNS_RR_TYPE_RRSIG && covered &&
+            ldns_rdf2rr_type(ldns_rr_rrsig_typecovered(r)) != covered)
+            continue;
+        n++;
+    }
+    ldns_rr_list_deep_free(l);
+    return n;
+}
+
+/* The plain form carries no DNSSEC records (RFC 4035 3.2.1, DO clear). */
+static bool plain_form_clean(const struct outcome *o)
+{
+    static const ldns_pkt_section secs[] = {LDNS_SECTION_ANSWER, LDNS_SECTION_AUTHORITY};
+    for (size_t s = 0; s < 2; s++)
+        if (count_type(o->pkt, secs[s], LDNS_RR_TYPE_RRSIG, 0) ||
+            count_type(o->pkt, secs[s], LDNS_RR_TYPE_NSEC, 0) ||
+            count_type(o->pkt, secs[s], LDNS_RR_TYPE_NSEC3, 0))
+            return false;
+    return o->pkt != NULL;
+}
+
+static void test_dnssec_secure_answer_both_forms(void)
+{
+    struct env e;
+    env_init_dnssec(&e);
+    struct outcome o = resolve(&e, "www.sec.test.", LDNS_RR_TYPE_A);
+    CHECK_EQ(o.rcode, LDNS_RCODE_NOERROR);
+    CHECK(o.secure && !o.bogus && o.cacheable);
+    CHECK(ldns_pkt_ad(o.pkt));
+    CHECK(plain_form_clean(&o));
+    CHECK_EQ(count_type(o.pkt, LDNS_SECTION_ANSWER, LDNS_RR_TYPE_A, 0), 1);
+    CHECK(o.pkt_do != NULL && ldns_pkt_ad(o.pkt_do));
+    CHECK_EQ(count_type(o.pkt_do, LDNS_SECTION_ANSWER, LDNS_RR_TYPE_A, 0), 1);
+    CHECK_EQ(count_type(o.pkt_do, LDNS_SECTION_ANSWER, LDNS_RR_TYPE_RRSIG, LDNS_RR_TYPE_A), 1);
+    /* Every upstream query asked for the DNSSEC records. */
+    for (size_t i = 0; i < nsent; i++)
+        CHECK(!sent_log[i].edns_ok); /* edns_ok means DO clear */
+    CHECK(sent_name("sec.test.", LDNS_RR_TYPE_DNSKEY));
+    outcome_free(&o);
+    /* Again: from the validated RRset cache, no upstream query, same forms. */
+    o = resolve(&e, "www.sec.test.", LDNS_RR_TYPE_A);
+    CHECK_EQ(o.queries, 0);
+    CHECK(o.secure);
+    CHECK(plain_form_clean(&o));
+    CHECK_EQ(count_type(o.pkt_do, LDNS_SECTION_ANSWER, LDNS_RR_TYPE_RRSIG, LDNS_RR_TYPE_A), 1);
+    outcome_free(&o);
+    env_free(&e);
+}
+
+static void test_dnssec_cname_sigs_follow_each_rrset(void)
+{
+    struct env e;
+    env_init_dnssec(&e);
+    struct outcome o = resolve(&e, "alias.sec.test.", LDNS_RR_TYPE_A);
+    CHECK_EQ(o.rcode, LDNS_RCODE_NOERROR);
+    CHECK(o.secure);
+    ldns_rr_list *an = o.pkt_do ? ldns_pkt_answer(o.pkt_do) : NULL;
+    /* CNAME, RRSIG(CNAME), A, RRSIG(A): each signature right after its set. */
+    CHECK_EQ(ldns_rr_list_rr_count(an), 4);
+    if (ldns_rr_list_rr_count(an) == 4) {
+        CHECK_EQ(ldns_rr_get_type(ldns_rr_list_rr(an, 0)), LDNS_RR_TYPE_CNAME);
+        CHECK_EQ(ldns_rr_get_type(ldns_rr_list_rr(an, 1)), LDNS_RR_TYPE_RRSIG);
+        CHECK_EQ(ldns_rr_get_type(ldns_rr_list_rr(an, 2)), LDNS_RR_TYPE_A);
+        CHECK_EQ(ldns_rr_get_type(ldns_rr_list_rr(an, 3)), LDNS_RR_TYPE_RRSIG);
+    }
+    CHECK(plain_form_clean(&o));
+    CHECK_EQ(ldns_rr_list_rr_count(ldns_pkt_answer(o.pkt)), 2);
+    outcome_free(&o);
+    env_free(&e);
+}
+
+static void test_dnssec_nsec_denials(void)
+{
+    struct env e;
+    env_init_dnssec(&e);
+    struct outcome o = resolve(&e, "nope.sec.test.", LDNS_RR_TYPE_A);
+    CHECK_EQ(o.rcode, LDNS_RCODE_NXDOMAIN);
+    CHECK(o.secure && o.cacheable);
+    CHECK(plain_form_clean(&o));
+    CHECK_EQ(count_type(o.pkt, LDNS_SECTION_AUTHORITY, LDNS_RR_TYPE_SOA, 0), 1);
+    CHECK_EQ(count_type(o.pkt_do, LDNS_SECTION_AUTHORITY, LDNS_RR_TYPE_SOA, 0), 1);
+    CHECK_EQ(count_type(o.pkt_do, LDNS_SECTION_AUTHORITY, LDNS_RR_TYPE_RRSIG, LDNS_RR_TYPE_SOA), 1);
+    size_t nsecs = count_type(o.pkt_do, LDNS_SECTION_AUTHORITY, LDNS_RR_TYPE_NSEC, 0);
+    CHECK(nsecs >= 1);
+    CHECK_EQ(count_type(o.pkt_do, LDNS_SECTION_AUTHORITY, LDNS_RR_TYPE_RRSIG, LDNS_RR_TYPE_NSEC),
+             nsecs);
+    outcome_free(&o);
+    o = resolve(&e, "text.sec.test.", LDNS_RR_TYPE_A); /* NODATA */
+    CHECK_EQ(o.rcode, LDNS_RCODE_NOERROR);
+    CHECK(o.secure);
+    CHECK_EQ(ldns_rr_list_rr_count(ldns_pkt_answer(o.pkt_do)), 0);
+    CHECK(count_type(o.pkt_do, LDNS_SECTION_AUTHORITY, LDNS_RR_TYPE_NSEC, 0) >= 1);
+    CHECK(plain_form_clean(&o));
+    outcome_free(&o);
+    env_free(&e);
+}
+
+static void test_dnssec_ds_chain_to_nsec3_child(void)
+{
+    struct env e;
+    env_init_dnssec(&e);
+    struct outcome o = resolve(&e, "www.child.sec.test.", LDNS_RR_TYPE_A);
+    CHECK_EQ(o.rcode, LDNS_RCODE_NOERROR);
+    CHECK(o.secure);
+    CHECK(sent_name("child.sec.test.", LDNS_RR_TYPE_DS) ||
+          sent_name("child.sec.test.", LDNS_RR_TYPE_DNSKEY));
+    CHECK_EQ(count_type(o.pkt_do, LDNS_SECTION_ANSWER, LDNS_RR_TYPE_RRSIG, LDNS_RR_TYPE_A), 1);
+    outcome_free(&o);
+    o = resolve(&e, "nope.child.sec.test.", LDNS_RR_TYPE_A);
+    CHECK_EQ(o.rcode, LDNS_RCODE_NXDOMAIN);
+    CHECK(o.secure);
+    CHECK(count_type(o.pkt_do, LDNS_SECTION_AUTHORITY, LDNS_RR_TYPE_NSEC3, 0) >= 1);
+    CHECK(count_type(o.pkt_do, LDNS_SECTION_AUTHORITY, LDNS_RR_TYPE_RRSIG, LDNS_RR_TYPE_NSEC3) >=
+          1);
+    CHECK(plain_form_clean(&o));
+    outcome_free(&o);
+    env_free(&e);
+}
+
+static void test_dnssec_insecure_delegation_and_root_anchor(void)
+{
+    struct env e;
+    env_init_dnssec(&e);
+    struct outcome o = resolve(&e, "www.plain.sec.test.", LDNS_RR_TYPE_A);
+    CHECK_EQ(o.rcode, LDNS_RCODE_NOERROR);
+    CHECK(!o.secure && !o.bogus && o.cacheable);
+    CHECK(!ldns_pkt_ad(o.pkt) && o.pkt_do && !ldns_pkt_ad(o.pkt_do));
+    CHECK_EQ(count_type(o.pkt_do, LDNS_SECTION_ANSWER, LDNS_RR_TYPE_A, 0), 1);
+    outcome_free(&o);
+    /* Outside sec.test. the built-in IANA root anchor applies (trust.h):
+     * this world's root is unsigned, so its answers are bogus, DNSKEY
+     * missing (RFC 8914 code 9), never silently insecure. */
+    o = resolve(&e, "www.example.test.", LDNS_RR_TYPE_A);
+    CHECK_EQ(o.rcode, LDNS_RCODE_SERVFAIL);
+    CHECK(o.bogus && !o.cacheable);
+    CHECK_EQ(o.ede, 9);
+    outcome_free(&o);
+    env_free(&e);
+}
+
+static void test_dnssec_bogus_and_cd(void)
+{
+    struct env e;
+    env_init_dnssec(&e);
+    struct outcome o = resolve(&e, "bad.sec.test.", LDNS_RR_TYPE_A);
+    CHECK_EQ(o.rcode, LDNS_RCODE_SERVFAIL);
+    CHECK(o.bogus && !o.cacheable);
+    CHECK_EQ(o.ede, 6); /* RFC 8914 DNSSEC Bogus */
+    CHECK(o.pkt_do == NULL);
+    outcome_free(&o);
+    /* RFC 4035 3.2.2: CD gets the data unchecked, with its (bad) RRSIG,
+     * never cached as a checked answer. */
+    e.cd = true;
+    o = resolve(&e, "bad.sec.test.", LDNS_RR_TYPE_A);
+    CHECK_EQ(o.rcode, LDNS_RCODE_NOERROR);
+    CHECK(!o.secure && !o.bogus && !o.cacheable);
+    CHECK_EQ(count_type(o.pkt_do, LDNS_SECTION_ANSWER, LDNS_RR_TYPE_RRSIG, LDNS_RR_TYPE_A), 1);
+    CHECK(plain_form_clean(&o));
+    outcome_free(&o);
+    e.cd = false;
+    o = resolve(&e, "bad.sec.test.", LDNS_RR_TYPE_A); /* still bogus without CD */
+    CHECK_EQ(o.rcode, LDNS_RCODE_SERVFAIL);
+    outcome_free(&o);
+    env_free(&e);
+}
+
+static void test_dnssec_off_has_no_dnssec_form(void)
+{
+    struct env e;
+    env_init(&e);
+    struct outcome o = resolve(&e, "www.sec.test.", LDNS_RR_TYPE_A);
+    CHECK_EQ(o.rcode, LDNS_RCODE_NOERROR);
+    CHECK(o.pkt_do == NULL && !o.secure);
+    CHECK(!ldns_pkt_ad(o.pkt));
+    for (size_t i = 0; i < nsent; i++)
+        CHECK(sent_log[i].edns_ok); /* no DO upstream */
+    outcome_free(&o);
+    env_free(&e);
+}
+
 int main(void)
 {
     world_init();
+    dnssec_world_init();
     UNIT_RUN(test_priming_then_answer);
     UNIT_RUN(test_second_resolution_uses_cache);
     UNIT_RUN(test_hints_used_only_when_root_expired);
@@ -1557,6 +1947,14 @@ int main(void)
     UNIT_RUN(test_cname_to_nxdomain);
     UNIT_RUN(test_glueless_address_reused);
     UNIT_RUN(test_qname_minimisation_step_limit);
+    UNIT_RUN(test_dnssec_secure_answer_both_forms);
+    UNIT_RUN(test_dnssec_cname_sigs_follow_each_rrset);
+    UNIT_RUN(test_dnssec_nsec_denials);
+    UNIT_RUN(test_dnssec_ds_chain_to_nsec3_child);
+    UNIT_RUN(test_dnssec_insecure_delegation_and_root_anchor);
+    UNIT_RUN(test_dnssec_bogus_and_cd);
+    UNIT_RUN(test_dnssec_off_has_no_dnssec_form);
+    trust_free(sec_anchors);
     world_free();
     return unit_done();
 }
