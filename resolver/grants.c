@@ -24,6 +24,7 @@
  * and a truncated or foreign record is refused, not misread.
  */
 #include "grants.h"
+#include "store.h"
 
 #include <arpa/inet.h>
 #include <assert.h>
@@ -96,60 +97,9 @@ struct grant_set {
 
 /* --- helpers ----------------------------------------------------------- */
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    for (int i = 3; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-static void put_be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static uint64_t get_be64(const uint8_t *p)
-{
-    return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
-}
-
 int grants_errno(int rc)
 {
-    switch (rc) {
-    case MDB_SUCCESS:
-        return 0;
-    case MDB_MAP_FULL:
-        return -ENOSPC;
-    case MDB_NOTFOUND:
-        return -ENOENT;
-    case MDB_KEYEXIST:
-        return -EEXIST;
-    case MDB_INVALID:
-    case MDB_VERSION_MISMATCH:
-        return -EPROTO;
-    case MDB_READERS_FULL:
-    case MDB_MAP_RESIZED:
-        return -EAGAIN;
-    case MDB_TXN_FULL:
-    case MDB_CURSOR_FULL:
-    case MDB_PAGE_FULL:
-        return -E2BIG;
-    case MDB_DBS_FULL:
-    case MDB_TLS_FULL:
-        return -EMFILE;
-    case MDB_BAD_VALSIZE:
-    case MDB_BAD_DBI:
-    case MDB_BAD_RSLOT:
-    case MDB_BAD_TXN:
-    case MDB_INCOMPATIBLE:
-        return -EINVAL;
-    default:
-        if (rc > 0)
-            return -rc; /* a system errno */
-        return -EIO;    /* MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_PANIC */
-    }
+    return store_errno(rc);
 }
 
 static uint64_t wall_us(void)
