@@ -2717,6 +2717,26 @@ void qlog_country_text(const char country[2], char *buf, size_t len)
         buf[0] = 0;
 }
 
+void qlog_csv_field(FILE *f, const char *s, bool last)
+{
+    /* OWASP's list of formula starts; a lone "-" (no segment) is plain text. */
+    bool formula = (s[0] && strchr("=+-@\t\r", s[0]) && strcmp(s, "-") != 0);
+    if (formula || strpbrk(s, ",\"\n\r")) {
+        fputc('"', f);
+        if (formula)
+            fputc('\'', f);
+        for (; *s; s++) {
+            if (*s == '"')
+                fputc('"', f);
+            fputc(*s, f);
+        }
+        fputc('"', f);
+    } else {
+        fputs(s, f);
+    }
+    fputc(last ? '\n' : ',', f);
+}
+
 void qlog_name_text(const uint8_t *w, size_t wl, char *buf, size_t len)
 {
     size_t o = 0, i = 0;

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define QLOG_NAME_MAX 255        /* wire-format name, lower case */
 #define QLOG_COMMIT_MS 250       /* the longest a record waits before a commit */
@@ -222,6 +223,11 @@ int qlog_parse_country(const char *s, char out[2]);
 
 /* Presentation forms.  Always NUL-terminate (truncating) when len > 0. */
 void qlog_name_text(const uint8_t *wire, size_t wire_len, char *buf, size_t len);
+/* One CSV field (RFC 4180 quoting) and its separator, or a newline when
+ * last.  A field starting with = + - @ is quoted with a leading apostrophe:
+ * query names come from clients, and a spreadsheet would run it as a formula
+ * (CSV injection).  Shared by gatehousectl and the admin page's exports. */
+void qlog_csv_field(FILE *f, const char *s, bool last);
 void qlog_addr_text(const uint8_t addr[16], uint8_t family, char *buf, size_t len);
 const char *qlog_verdict_text(uint8_t verdict);
 void qlog_qtype_text(uint16_t qtype, char *buf, size_t len);

@@ -236,22 +236,6 @@ static const char *owner_name(struct names *n, uint32_t asn)
 
 /* --- output ------------------------------------------------------------ */
 
-static void csv_field(FILE *f, const char *s, bool last)
-{
-    if (strpbrk(s, ",\"\n\r")) {
-        fputc('"', f);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    } else {
-        fputs(s, f);
-    }
-    fputc(last ? '\n' : ',', f);
-}
-
 static void json_str(FILE *f, const char *s)
 {
     fputc('"', f);
@@ -375,7 +359,7 @@ static void print_csv(FILE *f, struct names *nm, const struct qlog_record *r)
     row_text(nm, r, &t);
     row_fields(&t, v);
     for (size_t i = 0; i < CSV_COLUMNS; i++)
-        csv_field(f, v[i], i + 1 == CSV_COLUMNS);
+        qlog_csv_field(f, v[i], i + 1 == CSV_COLUMNS);
 }
 
 static void print_json(FILE *f, struct names *nm, const struct qlog_record *r)
@@ -798,7 +782,7 @@ static int logs_search(const struct ctl_global *g, int argc, char **argv)
     }
     if (q.fmt == FMT_CSV)
         for (size_t i = 0; i < CSV_COLUMNS; i++)
-            csv_field(stdout, CSV_HEADER[i], i + 1 == CSV_COLUMNS);
+            qlog_csv_field(stdout, CSV_HEADER[i], i + 1 == CSV_COLUMNS);
     long n;
     if (o.follow) {
         n = follow(s, &o, &q);
@@ -848,7 +832,7 @@ static int logs_export(const struct ctl_global *g, int argc, char **argv)
     }
     struct search q = {.out = out, .fmt = FMT_CSV, .nm = names_new(s)};
     for (size_t i = 0; i < CSV_COLUMNS; i++)
-        csv_field(out, CSV_HEADER[i], i + 1 == CSV_COLUMNS);
+        qlog_csv_field(out, CSV_HEADER[i], i + 1 == CSV_COLUMNS);
     long n = q.nm ? qlog_query(s, &f, search_cb, &q) : -ENOMEM;
     if (n < 0)
         errmsg("logs export", "query failed: %s", strerror((int)-n));

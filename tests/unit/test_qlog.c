@@ -912,7 +912,7 @@ static void test_geo_output(void)
     size_t len = 0;
     FILE *f = open_memstream(&buf, &len);
     for (size_t i = 0; i < CSV_COLUMNS; i++)
-        csv_field(f, CSV_HEADER[i], i + 1 == CSV_COLUMNS);
+        qlog_csv_field(f, CSV_HEADER[i], i + 1 == CSV_COLUMNS);
     struct qlog_filter flt = {.has_asn = true, .asn = 9009};
     struct search q = {.out = f, .fmt = FMT_CSV, .nm = nm};
     CHECK_EQ(qlog_query(s, &flt, search_cb, &q), 1);
@@ -1182,6 +1182,27 @@ static void test_report_daily(void)
     qlog_close(s);
 }
 
+/* CSV exports are opened in spreadsheets: a field a client chose (a query
+ * name) must never start a formula (CSV injection). */
+static void test_csv_field_quoting(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+
+    qlog_csv_field(f, "plain.example.", false);
+    qlog_csv_field(f, "=HYPERLINK(\"x\").evil.", false);
+    qlog_csv_field(f, "a,b", false);
+    qlog_csv_field(f, "-1", false);
+    qlog_csv_field(f, "-", false);
+    qlog_csv_field(f, "@SUM(1)", false);
+    qlog_csv_field(f, "say \"hi\"", true);
+    fclose(f);
+    CHECK_STR(buf, "plain.example.,\"'=HYPERLINK(\"\"x\"\").evil.\",\"a,b\",\"'-1\","
+                   "-,\"'@SUM(1)\",\"say \"\"hi\"\"\"\n");
+    free(buf);
+}
+
 int main(void)
 {
     setenv("TZ", "UTC", 1);
@@ -1211,5 +1232,6 @@ int main(void)
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
     if (system(cmd) != 0)
         printf("# could not remove %s\n", tmpdir);
+    UNIT_RUN(test_csv_field_quoting);
     return unit_done();
 }

@@ -652,27 +652,6 @@ struct search_out {
     json_t *rows;
 };
 
-static void csv_field(FILE *f, const char *s, bool last)
-{
-    /* A leading = + - @ would be a formula in a spreadsheet (CSV injection):
-     * quote it with a leading apostrophe. */
-    bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@';
-    if (formula || strpbrk(s, ",\"\n\r")) {
-        fputc('"', f);
-        if (formula)
-            fputc('\'', f);
-        for (; *s; s++) {
-            if (*s == '"')
-                fputc('"', f);
-            fputc(*s, f);
-        }
-        fputc('"', f);
-    } else {
-        fputs(s, f);
-    }
-    fputc(last ? '\n' : ',', f);
-}
-
 static int search_cb(const struct qlog_record *rec, void *arg_)
 {
     struct search_out *o = arg_;
@@ -692,14 +671,14 @@ static int search_cb(const struct qlog_record *rec, void *arg_)
     qlog_rcode_text(rec->rcode, rcode, sizeof rcode);
     const char *verdict = qlog_verdict_text(rec->verdict);
     if (o->csv) {
-        csv_field(o->f, when, false);
-        csv_field(o->f, client, false);
-        csv_field(o->f, seg, false);
-        csv_field(o->f, name, false);
-        csv_field(o->f, type, false);
-        csv_field(o->f, verdict, false);
-        csv_field(o->f, cat, false);
-        csv_field(o->f, rcode, true);
+        qlog_csv_field(o->f, when, false);
+        qlog_csv_field(o->f, client, false);
+        qlog_csv_field(o->f, seg, false);
+        qlog_csv_field(o->f, name, false);
+        qlog_csv_field(o->f, type, false);
+        qlog_csv_field(o->f, verdict, false);
+        qlog_csv_field(o->f, cat, false);
+        qlog_csv_field(o->f, rcode, true);
     } else {
         json_array_append_new(o->rows,
                               json_pack("{s:I,s:s,s:s,s:s,s:s,s:s,s:s,s:s}", "time", (json_int_t)t,
