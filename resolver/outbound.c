@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -44,7 +45,7 @@ struct outbound {
     uint8_t query[2 + ITER_MAX_QUERY]; /* length prefix for TCP, then the query */
     uint8_t *tcp_buf;                  /* TCP reply as it arrives */
     size_t tcp_len, tcp_cap;
-    uint8_t udp_buf[OUTBOUND_UDP_BUF];
+    uint8_t udp_buf[OUTBOUND_UDP_BUF]; /* stays last: outbound_start zeroes what precedes it */
 };
 
 static void handle_closed_cb(uv_handle_t *h)
@@ -312,10 +313,13 @@ struct outbound *outbound_start(uv_loop_t *loop, const struct iter_send *s,
         *err = -EINVAL;
         return NULL;
     }
-    if (!(o = calloc(1, sizeof *o))) {
+    /* Zero everything but the receive buffer: 4 KB per upstream query that
+     * the kernel fills (a measurable share of the cold path's memset). */
+    if (!(o = malloc(sizeof *o))) {
         *err = -ENOMEM;
         return NULL;
     }
+    memset(o, 0, offsetof(struct outbound, udp_buf));
     o->loop = loop;
     o->cb = cb;
     o->arg = arg;
