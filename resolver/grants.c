@@ -213,43 +213,20 @@ bool grant_ended(const struct grant *g, time_t now, time_t *at)
 
 /* --- open / close ------------------------------------------------------ */
 
-static int meta_get_u64(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t *v)
-{
-    MDB_val k = {strlen(name), (void *)name}, d;
-    int rc = mdb_get(txn, meta, &k, &d);
-    if (rc != 0)
-        return grants_errno(rc);
-    if (d.mv_size == 8)
-        *v = get_be64(d.mv_data);
-    else if (d.mv_size == 4)
-        *v = get_be32(d.mv_data);
-    else
-        return -EIO;
-    return 0;
-}
-
-static int meta_put_u64(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t v)
-{
-    uint8_t b[8];
-    put_be64(b, v);
-    MDB_val k = {strlen(name), (void *)name}, d = {8, b};
-    return grants_errno(mdb_put(txn, meta, &k, &d, 0));
-}
-
 /* Every write transaction ends here: the daemon polls this counter. */
 static int bump_generation(struct grants_store *s, MDB_txn *txn)
 {
     uint64_t g = 0;
-    int rc = meta_get_u64(txn, s->meta, "generation", &g);
+    int rc = store_meta_get_u64(txn, s->meta, "generation", &g);
     if (rc < 0 && rc != -ENOENT)
         return rc;
-    return meta_put_u64(txn, s->meta, "generation", g + 1);
+    return store_meta_put_u64(txn, s->meta, "generation", g + 1);
 }
 
 static int check_version(struct grants_store *s, MDB_txn *txn)
 {
     uint64_t v;
-    int rc = meta_get_u64(txn, s->meta, "version", &v);
+    int rc = store_meta_get_u64(txn, s->meta, "version", &v);
     if (rc == 0)
         return v == GRANTS_STORE_VERSION ? 0 : -EPROTO;
     if (rc != -ENOENT)
@@ -354,7 +331,7 @@ uint64_t grants_generation(struct grants_store *s)
     uint64_t g = 0;
     if (!s || mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) != 0)
         return 0;
-    if (meta_get_u64(txn, s->meta, "generation", &g) < 0)
+    if (store_meta_get_u64(txn, s->meta, "generation", &g) < 0)
         g = 0;
     mdb_txn_abort(txn);
     return g;
@@ -492,7 +469,7 @@ int grants_add(struct grants_store *s, struct grant *g, time_t now)
         return -EINVAL;
     if ((rc = grants_errno(mdb_txn_begin(s->env, NULL, 0, &txn))) < 0)
         return rc;
-    rc = meta_get_u64(txn, s->meta, "next_id", &id);
+    rc = store_meta_get_u64(txn, s->meta, "next_id", &id);
     if (rc == -ENOENT)
         rc = 0;
     if (rc < 0)
@@ -508,7 +485,7 @@ int grants_add(struct grants_store *s, struct grant *g, time_t now)
     who_text(g->by, g->user, who, sizeof(who));
     describe(g, detail, sizeof(detail));
     if ((rc = grants_errno(mdb_put(txn, s->grants, &k, &v, MDB_NOOVERWRITE))) < 0 ||
-        (rc = meta_put_u64(txn, s->meta, "next_id", id + 1)) < 0 ||
+        (rc = store_meta_put_u64(txn, s->meta, "next_id", id + 1)) < 0 ||
         (rc = audit_put(s, txn, who, "grant", detail)) < 0 || (rc = bump_generation(s, txn)) < 0)
         goto out;
     rc = grants_errno(mdb_txn_commit(txn));

@@ -455,21 +455,6 @@ static int rec_decode(const MDB_val *k, const MDB_val *v, struct qlog_record *r)
 
 /* --- open / close ------------------------------------------------------ */
 
-static int meta_get_u64(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t *v)
-{
-    MDB_val k = {strlen(name), (void *)name}, d;
-    int rc = mdb_get(txn, meta, &k, &d);
-    if (rc != 0)
-        return qlog_errno(rc);
-    if (d.mv_size == 8)
-        *v = get_be64(d.mv_data);
-    else if (d.mv_size == 4)
-        *v = get_be32(d.mv_data);
-    else
-        return -EIO;
-    return 0;
-}
-
 static int open_dbs(struct qlog_store *s, MDB_txn *txn)
 {
     static const char *names[] = {"log",     "recent",     "segments", "by_client",
@@ -509,7 +494,7 @@ static int check_version(struct qlog_store *s, MDB_txn *txn)
     }
     if (rc != 0)
         return qlog_errno(rc);
-    rc = meta_get_u64(txn, meta, "version", &v);
+    rc = store_meta_get_u64(txn, meta, "version", &v);
     if (rc == -ENOENT)
         return s->rdonly ? -ENOENT : 1;
     if (rc < 0)
@@ -1304,7 +1289,7 @@ static int pend_flush(struct qlog_store *s)
     int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
     if (rc != 0)
         return qlog_errno(rc);
-    if (meta_get_u64(txn, s->meta, "deletions", &dels) < 0)
+    if (store_meta_get_u64(txn, s->meta, "deletions", &dels) < 0)
         dels = 0;
     /* a purge or an erase since the last segment may have taken records
      * that are pending here: then look each one up */
@@ -1372,7 +1357,7 @@ static int pend_replay(struct qlog_store *s)
     if (rc == 0)
         rc = qlog_errno(mdb_drop(txn, s->recent, 0));
     uint64_t dels = 0;
-    if (meta_get_u64(txn, s->meta, "deletions", &dels) < 0)
+    if (store_meta_get_u64(txn, s->meta, "deletions", &dels) < 0)
         dels = 0;
     pend_free(&tmp);
     if (rc < 0) {
@@ -1392,7 +1377,7 @@ static int note_deletions(struct qlog_store *s, MDB_txn *txn)
 {
     uint64_t v = 0;
     uint8_t b[8];
-    if (meta_get_u64(txn, s->meta, "deletions", &v) < 0)
+    if (store_meta_get_u64(txn, s->meta, "deletions", &v) < 0)
         v = 0;
     put_be64(b, v + 1);
     MDB_val k = {9, "deletions"}, d = {8, b};
@@ -1595,7 +1580,7 @@ static uint64_t purged_until(struct qlog_store *s)
     MDB_txn *txn;
     uint64_t v = 0;
     if (mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn) == 0) {
-        if (meta_get_u64(txn, s->meta, "purged_until", &v) < 0)
+        if (store_meta_get_u64(txn, s->meta, "purged_until", &v) < 0)
             v = 0;
         mdb_txn_abort(txn);
     }

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <lmdb.h>
+#include <string.h>
 
 #include "store.h"
 
@@ -41,4 +42,27 @@ int store_errno(int rc)
             return -rc; /* a system errno */
         return -EIO;    /* MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_PANIC */
     }
+}
+
+int store_meta_get_u64(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t *v)
+{
+    MDB_val k = {strlen(name), (void *)name}, d;
+    int rc = mdb_get(txn, meta, &k, &d);
+    if (rc != 0)
+        return store_errno(rc);
+    if (d.mv_size == 8)
+        *v = get_be64(d.mv_data);
+    else if (d.mv_size == 4)
+        *v = get_be32(d.mv_data);
+    else
+        return -EIO;
+    return 0;
+}
+
+int store_meta_put_u64(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t v)
+{
+    uint8_t b[8];
+    put_be64(b, v);
+    MDB_val k = {strlen(name), (void *)name}, d = {8, b};
+    return store_errno(mdb_put(txn, meta, &k, &d, 0));
 }

@@ -3,13 +3,15 @@
  * big-endian integers in keys and values, so keys sort as numbers, and the
  * one translation of LMDB's error codes into negative errno values.
  *
- * Not here: opening environments or anything else LMDB-specific; each store
- * keeps its own key space and its own open path.
+ * Not here: opening environments; each store keeps its own key space and
+ * its own open path.
  */
 #ifndef GATEHOUSE_STORE_H
 #define GATEHOUSE_STORE_H
 
 #include <stdint.h>
+
+#include <lmdb.h>
 
 static inline void put_be16(uint8_t *p, uint16_t v)
 {
@@ -52,5 +54,11 @@ static inline uint64_t get_be64(const uint8_t *p)
  * size limits -> -E2BIG, the table limits -> -EMFILE, misuse -> -EINVAL,
  * damage -> -EIO; a system errno (positive) is negated. */
 int store_errno(int mdb_rc);
+
+/* A counter kept under NAME in a store's meta table, as 8 (or, written by
+ * an older version, 4) big-endian bytes.  0, or a negative errno (-ENOENT
+ * when absent, -EIO when the value has another size). */
+int store_meta_get_u64(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t *v);
+int store_meta_put_u64(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t v);
 
 #endif
