@@ -977,14 +977,13 @@ static size_t answer_query(struct worker *w, const uint8_t *pkt, size_t len, con
         struct policy_verdict v;
         struct policy_dispensation disp;
         const struct policy_dispensation *dp = NULL;
-        if (w->grants && grant_set_has_exemptions(w->grants)) {
-            uint64_t qcats = name_categories(w, q->qname_lc, q->qname_len);
-            if (grant_set_dispensation(w->grants, (const struct sockaddr *)&c->addr, segname,
-                                       worker_now(), q->qname_lc, q->qname_len, qcats,
-                                       index_category_bit, w, &disp))
-                dp = &disp;
-        }
-        uint64_t cats = decide(w, pol, q->qname_lc, q->qname_len, dp, &v);
+        uint64_t cats = name_categories(w, q->qname_lc, q->qname_len);
+        if (w->grants && grant_set_has_exemptions(w->grants) &&
+            grant_set_dispensation(w->grants, (const struct sockaddr *)&c->addr, segname,
+                                   worker_now(), q->qname_lc, q->qname_len, cats,
+                                   index_category_bit, w, &disp))
+            dp = &disp;
+        policy_decide(pol, q->qname_lc, q->qname_len, cats, worker_clock(w), dp, &v);
         if (v.reason == POLICY_BY_DISPENSATION && dp) {
             n->grant_id = dp->grant_id; /* the report shows it was authorised */
             n->rule = POLICY_BY_DISPENSATION;
