@@ -103,7 +103,8 @@ struct vrec {
     ldns_rdf *owner;
     uint16_t type;
     ldns_rdf *zone;
-    uint8_t sec; /* enum val_status */
+    uint8_t sec;   /* enum val_status */
+    ldns_rdf *key; /* the zone whose keys judged it (iter_vtrace), or NULL */
 };
 
 /* A zone verdict of the chain-of-trust walk: at name, the status, and when
@@ -176,6 +177,9 @@ struct iter_goal {
     size_t nvrecs;
     bool vrec_overflow;
     ldns_rdf *neg_zone, *neg_name; /* where the negative answer came from, about what */
+    uint8_t neg_sec;               /* the denial's enum val_status */
+    ldns_rdf *neg_key;             /* the zone whose keys judged the denial */
+    bool aggressive;               /* the denial came from the NSEC cache (RFC 8198) */
 };
 
 struct iter_query {
@@ -468,9 +472,11 @@ static void goal_free(struct iter_goal *g)
     for (size_t i = 0; i < g->nvrecs; i++) {
         ldns_rdf_deep_free(g->vrecs[i].owner);
         ldns_rdf_deep_free(g->vrecs[i].zone);
+        ldns_rdf_deep_free(g->vrecs[i].key);
     }
     ldns_rdf_deep_free(g->neg_zone);
     ldns_rdf_deep_free(g->neg_name);
+    ldns_rdf_deep_free(g->neg_key);
     free(g);
 }
 
@@ -2201,6 +2207,8 @@ static int validate_rrset(struct iter_query *q, struct iter_goal *g, struct vrec
     const ldns_rdf *zone = signer && name_at_or_below(v->owner, signer) ? signer : v->zone;
     struct keyring *k = NULL;
     int rc = set && zone ? kr_get(q, zone, now, &k) : VF_FAIL;
+    if (rc == VF_HAVE && !v->key)
+        v->key = name_copy(k->kzone ? k->kzone : k->name);
     if (rc == VF_FAIL)
         validate_limits(q);
     else if (rc == VF_HAVE && k->st == VAL_BOGUS)
@@ -2249,6 +2257,9 @@ static int validate_negative(struct iter_query *q, struct iter_goal *g, time_t n
     int rc = kr_get(q, zone, now, &k);
     if (rc == VF_PUSHED)
         return rc;
+    if (rc == VF_HAVE && !g->neg_key)
+        g->neg_key = name_copy(k->kzone ? k->kzone : k->name);
+    g->neg_sec = VAL_SECURE;
     if (rc == VF_FAIL) {
         validate_limits(q);
     } else if (k->st == VAL_BOGUS) {
@@ -2266,6 +2277,10 @@ static int validate_negative(struct iter_query *q, struct iter_goal *g, time_t n
                            g->rcode == LDNS_RCODE_NXDOMAIN ? "no proof of non-existence"
                                                            : "no proof that the type is absent");
     }
+    if (q->res.bogus || rc == VF_FAIL)
+        g->neg_sec = q->res.bogus ? VAL_BOGUS : VAL_UNCHECKED;
+    else if (q->vstatus == VAL_INSECURE)
+        g->neg_sec = VAL_INSECURE;
     return VF_HAVE;
 }
 
@@ -2281,8 +2296,11 @@ static void validate_step(struct iter_query *q, struct iter_goal *g, time_t now)
         struct vrec *v = &g->vrecs[q->vi];
         if (v->sec == VAL_UNCHECKED && validate_rrset(q, g, v, now) == VF_PUSHED)
             return;
-        if (q->finished)
+        if (q->finished) {
+            if (q->res.bogus)
+                v->sec = VAL_BOGUS;
             return;
+        }
         if (v->sec == VAL_INSECURE)
             q->vstatus = VAL_INSECURE;
     }
@@ -2408,6 +2426,31 @@ void iter_set_cd(struct iter_query *q, bool cd)
 {
     if (q && q->dnssec)
         q->validate = !cd;
+}
+
+size_t iter_vtrace(const struct iter_query *q, struct iter_vstep *out, size_t max)
+{
+    if (!q || !q->finished || q->ngoals == 0)
+        return 0;
+    const struct iter_goal *g = q->goals[0];
+    size_t n = 0;
+    for (size_t i = 0; i < g->nvrecs; i++, n++)
+        if (n < max)
+            out[n] = (struct iter_vstep){.owner = g->vrecs[i].owner,
+                                         .zone = g->vrecs[i].key,
+                                         .type = g->vrecs[i].type,
+                                         .status = g->vrecs[i].sec};
+    if (g->st != GS_DONE && g->st != GS_VALIDATE)
+        return n;
+    if (!g->final_found && (g->rcode == LDNS_RCODE_NOERROR || g->rcode == LDNS_RCODE_NXDOMAIN)) {
+        if (n < max)
+            out[n] = (struct iter_vstep){.owner = g->neg_name ? g->neg_name : g->sname,
+                                         .zone = g->neg_key,
+                                         .status = g->neg_sec,
+                                         .aggressive = g->aggressive};
+        n++;
+    }
+    return n;
 }
 
 void iter_result(const struct iter_query *q, struct iter_result *out)

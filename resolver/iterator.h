@@ -141,4 +141,22 @@ struct iter_stats {
 };
 void iter_get_stats(const struct iter_query *q, struct iter_stats *out);
 
+/* What validation found, step by step, for the answer of a finished query
+ * (gatehousectl check): each RRset of the answer chain in order, then, for
+ * NXDOMAIN or NODATA, the denial (type 0).  owner and zone are ldns dnames
+ * borrowed from q until iter_free; zone is the zone whose keys judged the
+ * step (the signer when secure, where the chain of trust ended when
+ * insecure or bogus), NULL when unknown.  status is an enum val_status:
+ * unchecked when validation was off, CD was set, or validation stopped
+ * before this step.  aggressive: the denial came from cached NSEC/NSEC3
+ * records (RFC 8198), not from a server.  Returns how many steps there
+ * are; fills at most max. */
+struct iter_vstep {
+    const ldns_rdf *owner, *zone;
+    uint16_t type;
+    uint8_t status;
+    bool aggressive;
+};
+size_t iter_vtrace(const struct iter_query *q, struct iter_vstep *out, size_t max);
+
 #endif
