@@ -39,6 +39,7 @@
  * of (offset, TTL) pairs: the served TTL is stored + TTL - now.
  */
 #include "cache.h"
+#include "nsec_cache.h"
 #include "siphash.h"
 
 #include <errno.h>
@@ -75,6 +76,12 @@
  * and within a tenth of its original TTL of expiry (at least 1 s). */
 #define CACHE_PREFETCH_MIN_HITS 2
 #define CACHE_PREFETCH_DIVISOR 10
+
+/* The NSEC cache (RFC 8198) gets about an eighth of cache.size, counted in
+ * records of this many bytes (an NSEC or NSEC3 record with one ECDSA or
+ * RSA-2048 RRSIG, as ldns holds them). */
+#define CACHE_NSEC_SHARE 8
+#define CACHE_NSEC_RECORD_BYTES 768
 
 #define KEY_MAX (DNS_NAME_MAX + 5) /* name, type, class, message form */
 #define KEY_FORM_DNSSEC 0x01
@@ -137,6 +144,7 @@ struct cache {
      * cache_set_limits: relaxed atomics, each field consistent on its own. */
     uint32_t min_ttl, max_ttl, max_negative_ttl, stale_max_age;
     struct table msg, rrset;
+    struct nsec_cache *nsec;
 };
 
 static uint32_t lim_get(const uint32_t *p)
@@ -469,7 +477,8 @@ struct cache *cache_new(const struct cache_limits *limits)
     }
     limits_store(c, limits);
     if (table_init(&c->msg, TABLE_MSG, limits->max_bytes / 2) < 0 ||
-        table_init(&c->rrset, TABLE_RRSET, limits->max_bytes - limits->max_bytes / 2) < 0) {
+        table_init(&c->rrset, TABLE_RRSET, limits->max_bytes - limits->max_bytes / 2) < 0 ||
+        !(c->nsec = nsec_cache_new(limits->max_bytes / CACHE_NSEC_SHARE / CACHE_NSEC_RECORD_BYTES))) {
         cache_free(c);
         return NULL;
     }
@@ -482,6 +491,7 @@ void cache_free(struct cache *c)
         return;
     table_fini(&c->msg);
     table_fini(&c->rrset);
+    nsec_cache_free(c->nsec);
     free(c);
 }
 
@@ -1173,6 +1183,19 @@ static size_t table_flush(struct table *t, const uint8_t *name, size_t name_len,
     return removed;
 }
 
+/* The NSEC cache could still prove a flushed name absent: a subtree flush
+ * drops the zones at or below it, a flush of one name the zone whose chain
+ * covers it. */
+static size_t flush_nsec(struct cache *c, const uint8_t *name, size_t name_len, bool subtree)
+{
+    ldns_rdf *n = ldns_dname_new_frm_data((uint16_t)name_len, name);
+    ldns_rdf *z = n && !subtree ? nsec_cache_zone(c->nsec, n, time(NULL)) : NULL;
+    size_t dropped = n && (subtree || z) ? nsec_cache_flush(c->nsec, subtree ? n : z) : 0;
+    ldns_rdf_deep_free(n);
+    ldns_rdf_deep_free(z);
+    return dropped;
+}
+
 size_t cache_flush(struct cache *c, const uint8_t *name, size_t name_len, bool subtree)
 {
     uint8_t lname[DNS_NAME_MAX];
@@ -1181,7 +1204,12 @@ size_t cache_flush(struct cache *c, const uint8_t *name, size_t name_len, bool s
     for (size_t i = 0; i < name_len; i++)
         lname[i] = lower(name[i]);
     return table_flush(&c->msg, lname, name_len, subtree) +
-           table_flush(&c->rrset, lname, name_len, subtree);
+           table_flush(&c->rrset, lname, name_len, subtree) + flush_nsec(c, lname, name_len, subtree);
+}
+
+struct nsec_cache *cache_nsec(struct cache *c)
+{
+    return c ? c->nsec : NULL;
 }
 
 static void table_stats(struct table *t, uint64_t *entries, struct cache_stats *out)

@@ -25,6 +25,8 @@
 
 #include <ldns/ldns.h>
 
+struct nsec_cache;
+
 struct cache;
 
 struct cache_limits {
@@ -145,6 +147,10 @@ ldns_rr_list *cache_rrset_get_sec(struct cache *c, const ldns_rdf *owner, ldns_r
 /* Removes every message (both forms) and RRset whose owner is name, or (subtree) at or
  * below it.  Returns the number of entries removed. */
 size_t cache_flush(struct cache *c, const uint8_t *name, size_t name_len, bool subtree);
+
+/* The cache's validated NSEC/NSEC3 records (nsec_cache.h), which live and
+ * are flushed with it.  Borrowed until cache_free. */
+struct nsec_cache *cache_nsec(struct cache *c);
 
 struct cache_stats {
     uint64_t msg_entries, rrset_entries;

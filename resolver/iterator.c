@@ -49,6 +49,7 @@
 #include <string.h>
 
 #include "iterator.h"
+#include "nsec_cache.h"
 #include "trust.h"
 #include "validator.h"
 
@@ -1016,6 +1017,70 @@ static ldns_rr_list *goal_cache_get(struct iter_query *q, struct iter_goal *g, c
     return cache_get_answer(q, name, type, now);
 }
 
+/* RFC 8198: a negative answer for a validating goal from the NSEC cache,
+ * when the validated records kept there prove SNAME absent (NXDOMAIN) or
+ * without the type (NODATA), and the zone is still one we validate (no
+ * negative trust anchor, no forward zone, an anchor above it: a reload may
+ * have changed those).  Only proofs that are secure: opt-out spans and
+ * unusable NSEC3 prove nothing here.  The records, the zone's SOA and their
+ * RRSIGs become the goal's authority as if a server had sent them, and
+ * GS_VALIDATE checks them again with the zone's keys.  1 taken, 0 not. */
+static int goal_from_nsec_cache(struct iter_query *q, struct iter_goal *g, time_t now)
+{
+    const struct config *cfg = q->env->cfg;
+    struct nsec_cache *nc = cache_nsec(q->env->cache);
+    if (g->qtype == LDNS_RR_TYPE_DS || g->qtype == LDNS_RR_TYPE_ANY)
+        return 0; /* DS lives in the parent; ANY is answered by RFC 8482 */
+    ldns_rdf *zone = nsec_cache_zone(nc, g->sname, now);
+    if (!zone)
+        return 0;
+    const struct config_forward *fw = find_forward(cfg, g->sname);
+    ldns_rr_list *auth = NULL, *soa = NULL;
+    uint32_t ttl = 0;
+    uint8_t rcode = LDNS_RCODE_SERVFAIL;
+    if (trust_find(cfg->dnssec_anchors, zone) && !trust_nta(cfg->dnssec_anchors, g->sname) &&
+        !(fw && fw->zone_wire_len > 1) && (auth = ldns_rr_list_new()) &&
+        (soa = ldns_rr_list_new()) &&
+        nsec_cache_candidates(nc, zone, g->sname, now, auth, &ttl) > 0 &&
+        nsec_cache_soa(nc, zone, now, soa, auth) == 0) {
+        struct val_denial d;
+        val_check_denial(VAL_DENY_NODATA, g->sname, g->qtype, zone, auth, 0, &d);
+        if (d.proven && !d.insecure) {
+            rcode = LDNS_RCODE_NOERROR;
+        } else {
+            val_check_denial(VAL_DENY_NXDOMAIN, g->sname, g->qtype, zone, auth, 0, &d);
+            if (d.proven && !d.insecure)
+                rcode = LDNS_RCODE_NXDOMAIN;
+        }
+    }
+    int taken = 0;
+    if (rcode != LDNS_RCODE_SERVFAIL) {
+        /* RFC 8198 section 5.4: no longer than the records proving it. */
+        for (size_t i = 0; i < ldns_rr_list_rr_count(soa); i++) {
+            ldns_rr *rr = ldns_rr_list_rr(soa, i);
+            if (ldns_rr_ttl(rr) > ttl)
+                ldns_rr_set_ttl(rr, ttl);
+            list_push_copy(g->soa, rr);
+        }
+        for (size_t i = 0; i < ldns_rr_list_rr_count(auth); i++)
+            list_push_copy(g->auth, ldns_rr_list_rr(auth, i));
+        ldns_rdf_deep_free(g->neg_zone);
+        ldns_rdf_deep_free(g->neg_name);
+        g->neg_zone = zone;
+        g->neg_name = name_copy(g->sname);
+        zone = NULL;
+        g->aggressive = true;
+        g->final_found = false;
+        q->stats.nsec_cache_answers++;
+        goal_done(g, rcode);
+        taken = 1;
+    }
+    ldns_rr_list_deep_free(auth);
+    ldns_rr_list_deep_free(soa);
+    ldns_rdf_deep_free(zone);
+    return taken;
+}
+
 /* RFC 1034 5.3.3 step 1, bounded by max-cname-chain.  1 goal done, 0 not in
  * cache, -1 aborted.  A validator's DS/DNSKEY look-up never starts here
  * (the validator reads the cache itself), and a validating goal never
@@ -1046,7 +1111,8 @@ static int goal_from_cache(struct iter_query *q, struct iter_goal *g, time_t now
                 return q->finished ? -1 : 0;
             continue;
         }
-        return goal_validates(q, g) ? 0 : goal_from_msg_cache(q, g, now);
+        return goal_validates(q, g) ? goal_from_nsec_cache(q, g, now)
+                                    : goal_from_msg_cache(q, g, now);
     }
 }
 
@@ -2007,11 +2073,39 @@ static void cache_judged(struct iter_query *q, const ldns_rr_list *set, const ld
     ldns_rr_list_deep_free(copy);
 }
 
+/* How long verified NSEC/NSEC3 records may prove things (RFC 8198 section
+ * 5.4, RFC 9077): no longer than their own TTL and signatures allow, the
+ * SOA minimum of the response when there is one, and max-negative-ttl. */
+static uint32_t nsec_keep_ttl(const struct iter_query *q, const ldns_rr_list *set, uint32_t sig_ttl,
+                              uint32_t soa_min)
+{
+    uint32_t ttl = sig_ttl < soa_min ? sig_ttl : soa_min;
+    if (ttl > q->env->cfg->cache_max_negative_ttl)
+        ttl = q->env->cfg->cache_max_negative_ttl;
+    for (size_t i = 0; i < ldns_rr_list_rr_count(set); i++)
+        if (ldns_rr_ttl(ldns_rr_list_rr(set, i)) < ttl)
+            ttl = ldns_rr_ttl(ldns_rr_list_rr(set, i));
+    return ttl;
+}
+
+/* The negative TTL a SOA gives (RFC 2308 section 5): min(TTL, MINIMUM). */
+static uint32_t soa_negative_ttl(const ldns_rr_list *soa)
+{
+    const ldns_rr *rr = soa ? ldns_rr_list_rr(soa, 0) : NULL;
+    if (!rr || ldns_rr_get_type(rr) != LDNS_RR_TYPE_SOA || ldns_rr_rd_count(rr) < 7)
+        return UINT32_MAX;
+    uint32_t min = ldns_rdf2native_int32(ldns_rr_rdf(rr, 6));
+    return ldns_rr_ttl(rr) < min ? ldns_rr_ttl(rr) : min;
+}
+
 /* The NSEC/NSEC3 RRsets of auth that verify with (kzone, keys), then the
- * denial check on them. */
-static void deny_check(const ldns_rr_list *auth, enum val_denial_kind kind, const ldns_rdf *qname,
-                       uint16_t qtype, const ldns_rdf *kzone, const ldns_rr_list *keys,
-                       unsigned ce_labels, time_t now, struct val_denial *d)
+ * denial check on them.  Those that verify go into the NSEC cache (unless
+ * they came from it), to prove things later without asking (RFC 8198,
+ * RFC 4035 4.7). */
+static void deny_check(struct iter_query *q, const ldns_rr_list *auth, enum val_denial_kind kind,
+                       const ldns_rdf *qname, uint16_t qtype, const ldns_rdf *kzone,
+                       const ldns_rr_list *keys, unsigned ce_labels, uint32_t soa_min, bool keep,
+                       time_t now, struct val_denial *d)
 {
     ldns_rr_list *ok = ldns_rr_list_new();
     memset(d, 0, sizeof(*d));
@@ -2032,9 +2126,13 @@ static void deny_check(const ldns_rr_list *auth, enum val_denial_kind kind, cons
         ldns_rr_list *sigs = val_sigs_for(auth, ldns_rr_owner(rr), t);
         struct val_result r;
         val_verify_rrset(set, sigs, kzone, keys, now, &r);
-        if (r.status == VAL_SECURE)
+        if (r.status == VAL_SECURE) {
             for (size_t j = 0; j < ldns_rr_list_rr_count(set); j++)
                 ldns_rr_list_push_rr(ok, ldns_rr_list_rr(set, j));
+            uint32_t ttl = nsec_keep_ttl(q, set, r.ttl, soa_min);
+            if (keep && ttl > 0)
+                nsec_cache_put(cache_nsec(q->env->cache), kzone, set, sigs, ttl, now);
+        }
         ldns_rr_list_free(set);
         ldns_rr_list_free(sigs);
     }
@@ -2084,6 +2182,41 @@ static int kr_dnskey(struct iter_query *q, const ldns_rdf *zone, const ldns_rr_l
                       r.why, out);
 }
 
+/* The verdict at n from a proof that n has no DS. */
+static int kr_ds_verdict(struct iter_query *q, const ldns_rdf *n, const struct keyring *cur,
+                         const struct val_denial *d, struct keyring **out)
+{
+    if (d->insecure || (d->proven && d->delegation))
+        return kr_add_out(q, n, VAL_INSECURE, NULL, NULL, VAL_EDE_NONE, NULL, out);
+    if (d->proven) /* no cut at n (or no n at all): the same zone and keys */
+        return kr_add_out(q, n, VAL_SECURE, cur->kzone, list_clone(cur->keys), VAL_EDE_NONE, NULL,
+                          out);
+    return kr_add_out(q, n, VAL_BOGUS, NULL, NULL, VAL_EDE_NSEC_MISSING,
+                      "no proof that the DS is absent", out);
+}
+
+/* RFC 4035 section 4.7: a proof that n has no DS, from the NSEC cache
+ * (records cur's keys verified when they came).  True with *d filled when
+ * the cached records prove it (or prove n absent). */
+static bool kr_ds_cached_denial(struct iter_query *q, const ldns_rdf *n, const struct keyring *cur,
+                                time_t now, struct val_denial *d)
+{
+    ldns_rr_list *c = ldns_rr_list_new();
+    if (!c)
+        return false;
+    bool found = nsec_cache_candidates(cache_nsec(q->env->cache), cur->kzone, n, now, c, NULL) > 0;
+    if (found) {
+        val_check_denial(VAL_DENY_NODATA, n, LDNS_RR_TYPE_DS, cur->kzone, c, 0, d);
+        if (!d->proven && !d->insecure) {
+            val_check_denial(VAL_DENY_NXDOMAIN, n, LDNS_RR_TYPE_DS, cur->kzone, c, 0, d);
+            d->insecure = false; /* an opt-out span says nothing of n's DS here */
+        }
+        found = d->proven || d->insecure;
+    }
+    ldns_rr_list_deep_free(c);
+    return found;
+}
+
 /* One label below the secure zone cur: is n a zone cut with a DS (then its
  * keys), a proven unsigned delegation (insecure), or no cut at all (cur's
  * keys go on)?  RFC 4035 section 5.2, RFC 5155 section 8.6. */
@@ -2096,6 +2229,13 @@ static int kr_ds(struct iter_query *q, const ldns_rdf *n, const struct keyring *
         cache_rrset_get_sec(q->env->cache, n, LDNS_RR_TYPE_DS, now, NULL, &sec, &sigs);
     struct vfetched *f = NULL;
     struct val_result r;
+    if (!ds) {
+        struct val_denial d;
+        if (kr_ds_cached_denial(q, n, cur, now, &d)) {
+            ldns_rr_list_deep_free(sigs);
+            return kr_ds_verdict(q, n, cur, &d, out);
+        }
+    }
     if (!ds || sec != CACHE_SEC_SECURE) {
         if (!ds || !sigs) {
             ldns_rr_list_deep_free(ds);
@@ -2128,15 +2268,9 @@ static int kr_ds(struct iter_query *q, const ldns_rdf *n, const struct keyring *
     if (!f || (f->rcode != LDNS_RCODE_NOERROR && f->rcode != LDNS_RCODE_NXDOMAIN))
         return kr_add_out(q, n, VAL_BOGUS, NULL, NULL, VAL_EDE_OTHER, "DS look-up failed", out);
     struct val_denial d;
-    deny_check(f->auth, f->rcode == LDNS_RCODE_NXDOMAIN ? VAL_DENY_NXDOMAIN : VAL_DENY_NODATA, n,
-               LDNS_RR_TYPE_DS, cur->kzone, cur->keys, 0, now, &d);
-    if (d.insecure || (d.proven && d.delegation))
-        return kr_add_out(q, n, VAL_INSECURE, NULL, NULL, VAL_EDE_NONE, NULL, out);
-    if (d.proven) /* no cut at n (or no n at all): the same zone and keys */
-        return kr_add_out(q, n, VAL_SECURE, cur->kzone, list_clone(cur->keys), VAL_EDE_NONE, NULL,
-                          out);
-    return kr_add_out(q, n, VAL_BOGUS, NULL, NULL, VAL_EDE_NSEC_MISSING,
-                      "no proof that the DS is absent", out);
+    deny_check(q, f->auth, f->rcode == LDNS_RCODE_NXDOMAIN ? VAL_DENY_NXDOMAIN : VAL_DENY_NODATA,
+               n, LDNS_RR_TYPE_DS, cur->kzone, cur->keys, 0, UINT32_MAX, true, now, &d);
+    return kr_ds_verdict(q, n, cur, &d, out);
 }
 
 /* The verdict for zone z: walk from the closest trust anchor down, one
@@ -2225,8 +2359,8 @@ static int validate_rrset(struct iter_query *q, struct iter_goal *g, struct vrec
             /* RFC 4035 5.3.4: a wildcard expansion needs proof that no
              * closer name exists (RFC 5155 8.8 with NSEC3). */
             struct val_denial d;
-            deny_check(g->auth, VAL_DENY_WILDCARD, v->owner, v->type, k->kzone, k->keys, r.labels,
-                       now, &d);
+            deny_check(q, g->auth, VAL_DENY_WILDCARD, v->owner, v->type, k->kzone, k->keys,
+                       r.labels, UINT32_MAX, true, now, &d);
             if (!d.proven && !d.insecure)
                 validate_bogus(q, VAL_EDE_NSEC_MISSING, "wildcard answer without denial proof");
             else
@@ -2240,6 +2374,34 @@ static int validate_rrset(struct iter_query *q, struct iter_goal *g, struct vrec
     ldns_rr_list_free(set);
     ldns_rr_list_free(sigs);
     return rc == VF_PUSHED ? VF_PUSHED : VF_HAVE;
+}
+
+/* The SOA of a negative answer from a secure zone is authentic too (RFC
+ * 4035 3.2.3: every RRset of the authority section); verified, it goes into
+ * the NSEC cache with the zone's chain, for answers built from it.  False
+ * when q was finished bogus. */
+static bool validate_soa(struct iter_query *q, struct iter_goal *g, const struct keyring *k,
+                         time_t now)
+{
+    if (ldns_rr_list_rr_count(g->soa) == 0)
+        return true; /* a NODATA without SOA: the denial alone decides */
+    const ldns_rr *first = ldns_rr_list_rr(g->soa, 0);
+    ldns_rr_list *set = val_rrset_of(g->soa, ldns_rr_owner(first), LDNS_RR_TYPE_SOA);
+    ldns_rr_list *sigs = val_sigs_for(g->auth, ldns_rr_owner(first), LDNS_RR_TYPE_SOA);
+    struct val_result r;
+    val_verify_rrset(set, sigs, k->kzone, k->keys, now, &r);
+    if (r.status != VAL_SECURE) {
+        char why[96];
+        snprintf(why, sizeof(why), "SOA of the negative answer: %.60s", r.why);
+        validate_bogus(q, r.ede, why);
+    } else if (!g->aggressive && name_eq(ldns_rr_owner(first), k->kzone)) {
+        uint32_t ttl = nsec_keep_ttl(q, set, r.ttl, soa_negative_ttl(g->soa));
+        if (ttl > 0)
+            nsec_cache_put_soa(cache_nsec(q->env->cache), k->kzone, set, sigs, ttl, now);
+    }
+    ldns_rr_list_free(set);
+    ldns_rr_list_free(sigs);
+    return r.status == VAL_SECURE;
 }
 
 /* NXDOMAIN or NODATA (RFC 4035 5.4, RFC 5155 8.4-8.7). */
@@ -2266,10 +2428,12 @@ static int validate_negative(struct iter_query *q, struct iter_goal *g, time_t n
         validate_bogus(q, k->ede, k->why);
     } else if (k->st == VAL_INSECURE) {
         q->vstatus = VAL_INSECURE;
-    } else {
+    } else if (validate_soa(q, g, k, now)) {
         struct val_denial d;
-        deny_check(g->auth, g->rcode == LDNS_RCODE_NXDOMAIN ? VAL_DENY_NXDOMAIN : VAL_DENY_NODATA,
-                   g->neg_name, g->qtype, k->kzone, k->keys, 0, now, &d);
+        deny_check(q, g->auth,
+                   g->rcode == LDNS_RCODE_NXDOMAIN ? VAL_DENY_NXDOMAIN : VAL_DENY_NODATA,
+                   g->neg_name, g->qtype, k->kzone, k->keys, 0, soa_negative_ttl(g->soa),
+                   !g->aggressive, now, &d);
         if (d.insecure)
             q->vstatus = VAL_INSECURE;
         else if (!d.proven)

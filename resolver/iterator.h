@@ -138,6 +138,7 @@ struct iter_stats {
     unsigned upstream_queries; /* sent for this query, sub-queries included */
     unsigned referrals;
     unsigned cname_followed;
+    unsigned nsec_cache_answers; /* negative answers proven from the NSEC cache (RFC 8198) */
 };
 void iter_get_stats(const struct iter_query *q, struct iter_stats *out);
 

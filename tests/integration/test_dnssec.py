@@ -417,3 +417,123 @@ def test_validation_off_answers_bogus_data(ctx):
     d = ctx.daemon(config={"dnssec": {"enabled": False}}, world=w)
     a = d.dig("www.bogus.test", "A", extra=["+dnssec"])
     assert a.rcode == "NOERROR" and "ad" not in a.flags, a.text
+
+
+# --- the NSEC cache: RFC 8198 and cached "no DS" proofs (RFC 4035 4.7) -------
+
+
+def _quiet_count(w):
+    """Queries every server of the signed world has answered, once still."""
+    return w.settle()
+
+
+def test_aggressive_nsec_nxdomain_needs_no_query(ctx):
+    d = _daemon(ctx)
+    w = _world(ctx)
+    first = _q(d, "nope1.secure.test")
+    assert first.rcode == "NXDOMAIN", first.text
+    _secure(first, "NXDOMAIN from the server")
+    before = _quiet_count(w)
+    # nope2 and np fall in the same NSEC span (ns1 -> out) as nope1, and the
+    # apex NSEC already proved there is no *.secure.test.
+    for name in ("nope2.secure.test", "np.secure.test", "deeper.nope3.secure.test"):
+        a = _q(d, name)
+        assert a.rcode == "NXDOMAIN", "%s: %s\n%s" % (name, a.rcode, a.text)
+        _secure(a, "%s from the NSEC cache" % name)
+        nsecs = [rr for rr in a.authority if rr.rtype == "NSEC"]
+        sigs = [rr for rr in a.authority if rr.rtype == "RRSIG"]
+        soa = [rr for rr in a.authority if rr.rtype == "SOA"]
+        assert nsecs and sigs and soa, "%s: the proof, its RRSIGs and the SOA\n%s" % (name, a.text)
+        assert all(rr.ttl <= 3600 for rr in soa + nsecs), a.text
+    after = _quiet_count(w)
+    assert after == before, "names the NSEC cache proves absent caused %d queries upstream" % (
+        after - before)
+    # Not proven by what is cached, so asked: names that exist, and names a
+    # wildcard matches.
+    a = _q(d, "www.secure.test")
+    assert a.rcode == "NOERROR" and a.rdatas("A") == ["192.0.2.1"], a.text
+    a = _q(d, "zzz.wild.secure.test")
+    assert a.rcode == "NOERROR" and a.rdatas("A") == ["192.0.2.2"], a.text
+    _secure(a, "wildcard answer after NXDOMAINs were cached")
+
+
+def test_aggressive_nsec_nodata_needs_no_query(ctx):
+    d = _daemon(ctx)
+    w = _world(ctx)
+    a = _q(d, "text.secure.test", "A")
+    assert a.rcode == "NOERROR" and not a.answer, a.text
+    before = _quiet_count(w)
+    for qtype in ("AAAA", "MX", "SRV"):
+        a = _q(d, "text.secure.test", qtype)
+        assert a.rcode == "NOERROR" and not a.answer, "%s: %s" % (qtype, a.text)
+        _secure(a, "NODATA %s from the NSEC cache" % qtype)
+    assert _quiet_count(w) == before, "types the cached NSEC denies were asked upstream"
+    # The type the NSEC lists is asked and answered.
+    a = _q(d, "text.secure.test", "TXT")
+    assert a.rcode == "NOERROR" and a.rdatas("TXT") == ['"only text"'], a.text
+    _secure(a, "TXT after NODATA for other types")
+
+
+def _nsec3_owners(w, zone):
+    with open(os.path.join(w.dir, privnet.zone_file_name(zone))) as f:
+        return {line.split()[0].lower() for line in f
+                if len(line.split()) > 3 and line.split()[3] == "NSEC3"}
+
+
+def test_aggressive_nsec3_nxdomain_needs_no_query(ctx):
+    d = _daemon(ctx)
+    w = _world(ctx)
+    owners = _nsec3_owners(w, "nsec3.test.")
+    assert len(owners) >= 4, owners
+    # Learn every span of the chain through NXDOMAIN answers (bounded).
+    seen = set()
+    for i in range(300):
+        if seen >= owners:
+            break
+        a = _q(d, "learn%d.nsec3.test" % i)
+        assert a.rcode == "NXDOMAIN", a.text
+        _secure(a, "NSEC3 NXDOMAIN")
+        seen |= {rr.name.lower() for rr in a.authority if rr.rtype == "NSEC3"}
+    assert seen >= owners, "300 NXDOMAIN answers showed only %d of %d NSEC3 records" % (
+        len(seen & owners), len(owners))
+    before = _quiet_count(w)
+    for i in range(10):
+        name = "new%d.sub.nsec3.test" % i
+        a = _q(d, name)
+        assert a.rcode == "NXDOMAIN", "%s: %s\n%s" % (name, a.rcode, a.text)
+        _secure(a, "%s from the NSEC3 cache" % name)
+        assert len([rr for rr in a.authority if rr.rtype == "NSEC3"]) >= 2, a.text
+    after = _quiet_count(w)
+    assert after == before, "names the NSEC3 cache proves absent caused %d queries" % (
+        after - before)
+    a = _q(d, "x.wild.nsec3.test")
+    assert a.rcode == "NOERROR" and a.rdatas("A") == ["192.0.2.4"], a.text
+
+
+def test_optout_span_is_not_used_aggressively(ctx):
+    d = _daemon(ctx)
+    w = _world(ctx)
+    a = _q(d, "nope.optout.test")
+    assert a.rcode == "NXDOMAIN" and "ad" not in a.flags, a.text
+    before = _quiet_count(w)
+    # An opt-out span may hide an unsigned delegation: it proves nothing.
+    a = _q(d, "nope2.optout.test")
+    assert a.rcode == "NXDOMAIN", a.text
+    assert _quiet_count(w) > before, "an opt-out NSEC3 span was used to deny a name"
+
+
+def test_no_ds_proof_is_cached(ctx):
+    d = _daemon(ctx)
+    w = _world(ctx)
+    _insecure(_q(d, "www.insecure.test"), "insecure delegation")
+    tld = w.settle(addrs=net("1.1"))
+    # More names under the unsigned child: its NS set is cached, and the
+    # parent's proof that it has no DS is kept, so test.'s server is not
+    # asked again (RFC 4035 section 4.7).
+    _insecure(_q(d, "nope.insecure.test"), "insecure NXDOMAIN", "NXDOMAIN")
+    _insecure(_q(d, "www.insecure.test", "TXT"), "insecure NODATA")
+    _insecure(_q(d, "a.b.insecure.test"), "insecure deep NXDOMAIN", "NXDOMAIN")
+    assert w.settle(addrs=net("1.1")) == tld, "the DS of insecure.test. was asked again"
+    # And the proof never denies names inside the unsigned child.
+    a = _q(d, "www.insecure.test")
+    assert a.rdatas("A") == ["192.0.2.5"], a.text
