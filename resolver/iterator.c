@@ -2268,8 +2268,8 @@ static int kr_ds(struct iter_query *q, const ldns_rdf *n, const struct keyring *
     if (!f || (f->rcode != LDNS_RCODE_NOERROR && f->rcode != LDNS_RCODE_NXDOMAIN))
         return kr_add_out(q, n, VAL_BOGUS, NULL, NULL, VAL_EDE_OTHER, "DS look-up failed", out);
     struct val_denial d;
-    deny_check(q, f->auth, f->rcode == LDNS_RCODE_NXDOMAIN ? VAL_DENY_NXDOMAIN : VAL_DENY_NODATA,
-               n, LDNS_RR_TYPE_DS, cur->kzone, cur->keys, 0, UINT32_MAX, true, now, &d);
+    deny_check(q, f->auth, f->rcode == LDNS_RCODE_NXDOMAIN ? VAL_DENY_NXDOMAIN : VAL_DENY_NODATA, n,
+               LDNS_RR_TYPE_DS, cur->kzone, cur->keys, 0, UINT32_MAX, true, now, &d);
     return kr_ds_verdict(q, n, cur, &d, out);
 }
 
