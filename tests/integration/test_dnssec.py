@@ -537,3 +537,35 @@ def test_no_ds_proof_is_cached(ctx):
     # And the proof never denies names inside the unsigned child.
     a = _q(d, "www.insecure.test")
     assert a.rdatas("A") == ["192.0.2.5"], a.text
+
+
+# --- policy comes after validation: a sinkholed name is never bogus ----------
+
+
+def test_blocked_name_is_never_bogus(ctx):
+    ctx.require_gatehouse("tests Gatehouse's policy with validation")
+    w = _world(ctx)
+    src = _world_net("151.10")
+    d = ctx.daemon(config={
+        "dnssec": {"enabled": True, "trust-anchor-file": [w.anchor_file()]},
+        "policies": {"pupil": {"deny": ["*.bogus.test", "www.secure.test"]}},
+        "segments": [{"name": "pupil", "networks": [src.rsplit(".", 1)[0] + ".0/24"],
+                      "policy": "pupil"}],
+    }, world=w)
+
+    def ask(name):
+        return d.dig(name, "A", source=src, extra=["+dnssec"])
+
+    # The tampered name is denied: the block answer, not SERVFAIL, no AD,
+    # no RRSIGs (it was never resolved).
+    a = ask("www.bogus.test")
+    assert a.rcode == "NXDOMAIN", "blocked bogus name: %s\n%s" % (a.rcode, a.text)
+    assert "ad" not in a.flags and any(e.startswith("15") for e in a.ede), a.text
+    assert not [rr for rr in a.authority + a.answer if rr.rtype == "RRSIG"], a.text
+    # A secure CNAME into a denied name: blocked at the target, not bogus.
+    a = ask("alias.secure.test")
+    assert a.rcode == "NXDOMAIN" and "ad" not in a.flags, a.text
+    assert any(e.startswith("15") for e in a.ede), a.text
+    # Names the policy lets through are still validated.
+    _bogus(ask("www.expired.test"), "permitted, expired", 7)
+    _secure(ask("www.nsec3.test"), "permitted, secure")
