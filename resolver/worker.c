@@ -139,7 +139,8 @@ struct worker {
 
 static void request_run(struct request *r);
 static size_t check_chain(struct worker *w, const struct wire_query *q, const struct policy *pol,
-                          uint8_t *msg, size_t len, size_t cap, size_t limit, struct note *n);
+                          const struct client *c, const char *segname, uint8_t *msg, size_t len,
+                          size_t cap, size_t limit, struct note *n);
 static size_t check_geo(struct worker *w, const struct geo_ruleset *rs, const struct wire_query *q,
                         struct note *n, uint8_t *msg, size_t len, size_t cap, size_t limit);
 static size_t resolve(struct worker *w, const struct wire_query *q, const struct client *c,
@@ -426,7 +427,10 @@ static void request_deliver(struct request *r, const struct iter_result *res, bo
             memcpy(w->scratch, wire, len = wire_len);
         /* The chain is checked for each client: each has its own policy. */
         if (len && wt->policy && !wt->rewrite)
-            out = check_chain(w, &wt->q, wt->policy, w->scratch, len, cap, limit, &wt->note);
+            out = check_chain(
+                w, &wt->q, wt->policy, &wt->c,
+                policy_segment_name(wt->policy_env->policies, (int)wt->note.segment - 1),
+                w->scratch, len, cap, limit, &wt->note);
         if (len && !out && wt->policy && !wt->rewrite)
             out = check_geo(w, wt->policy_env->geo_rules, &wt->q, &wt->note, w->scratch, len, cap,
                             limit);
@@ -681,11 +685,25 @@ static uint64_t name_categories(struct worker *w, const uint8_t *name, size_t le
 }
 
 /* Decides for name under an optional dispensation; returns its categories. */
-static uint64_t decide(struct worker *w, const struct policy *pol, const uint8_t *name, size_t len,
-                       const struct policy_dispensation *disp, struct policy_verdict *v)
+static int index_category_bit(void *arg, const char *name);
+
+/* The policy's verdict on name for this client: with the dispensation in
+ * force for it and this name, if any (its grant id in *grant_id).  Returns
+ * the name's categories. */
+static uint64_t decide(struct worker *w, const struct policy *pol, const struct sockaddr *client,
+                       const char *segname, const uint8_t *name, size_t len,
+                       struct policy_verdict *v, uint64_t *grant_id)
 {
     uint64_t cats = name_categories(w, name, len);
-    policy_decide(pol, name, len, cats, worker_clock(w), disp, v);
+    struct policy_dispensation disp;
+    const struct policy_dispensation *dp = NULL;
+    if (w->grants && grant_set_has_exemptions(w->grants) &&
+        grant_set_dispensation(w->grants, client, segname, worker_now(), name, len, cats,
+                               index_category_bit, w, &disp))
+        dp = &disp;
+    policy_decide(pol, name, len, cats, worker_clock(w), dp, v);
+    if (grant_id)
+        *grant_id = v->reason == POLICY_BY_DISPENSATION && dp ? dp->grant_id : 0;
     return cats;
 }
 
@@ -787,11 +805,13 @@ static size_t answer_blocked(struct worker *w, const struct wire_query *q, const
                : 0;
 }
 
-/* A CNAME chain is blocked when any name in it is. */
+/* A CNAME chain is blocked when any name in it is; a dispensation the
+ * client holds for a target counts there as it would for the name. */
 struct chain_check {
     struct worker *w;
     const struct policy *pol;
-    const struct policy_dispensation *disp;
+    const struct sockaddr *client;
+    const char *segname;
     struct policy_verdict v;
     uint8_t name[WIRE_MAX_NAME];
     size_t len;
@@ -801,7 +821,7 @@ static int chain_check_cb(void *arg, const uint8_t *name, size_t len)
 {
     struct chain_check *cc = arg;
 
-    decide(cc->w, cc->pol, name, len, cc->disp, &cc->v);
+    decide(cc->w, cc->pol, cc->client, cc->segname, name, len, &cc->v, NULL);
     if (cc->v.outcome != POLICY_BLOCK)
         return 0;
     memcpy(cc->name, name, len);
@@ -812,9 +832,11 @@ static int chain_check_cb(void *arg, const uint8_t *name, size_t len)
 /* Checks the CNAME targets of a stored answer in msg; if one is blocked,
  * replaces msg with the block answer (in final form) and returns its length. */
 static size_t check_chain(struct worker *w, const struct wire_query *q, const struct policy *pol,
-                          uint8_t *msg, size_t len, size_t cap, size_t limit, struct note *n)
+                          const struct client *c, const char *segname, uint8_t *msg, size_t len,
+                          size_t cap, size_t limit, struct note *n)
 {
-    struct chain_check cc = {.w = w, .pol = pol};
+    struct chain_check cc = {
+        .w = w, .pol = pol, .client = (const struct sockaddr *)&c->addr, .segname = segname};
 
     if (len < WIRE_HEADER_LEN || wire_get16(msg + 6) < 2) /* a chain needs 2 records */
         return 0;
@@ -975,17 +997,11 @@ static size_t answer_query(struct worker *w, const uint8_t *pkt, size_t len, con
     }
     if (pol) {
         struct policy_verdict v;
-        struct policy_dispensation disp;
-        const struct policy_dispensation *dp = NULL;
-        uint64_t cats = name_categories(w, q->qname_lc, q->qname_len);
-        if (w->grants && grant_set_has_exemptions(w->grants) &&
-            grant_set_dispensation(w->grants, (const struct sockaddr *)&c->addr, segname,
-                                   worker_now(), q->qname_lc, q->qname_len, cats,
-                                   index_category_bit, w, &disp))
-            dp = &disp;
-        policy_decide(pol, q->qname_lc, q->qname_len, cats, worker_clock(w), dp, &v);
-        if (v.reason == POLICY_BY_DISPENSATION && dp) {
-            n->grant_id = dp->grant_id; /* the report shows it was authorised */
+        uint64_t grant_id = 0;
+        uint64_t cats = decide(w, pol, (const struct sockaddr *)&c->addr, segname, q->qname_lc,
+                               q->qname_len, &v, &grant_id);
+        if (grant_id) {
+            n->grant_id = grant_id; /* the report shows it was authorised */
             n->rule = POLICY_BY_DISPENSATION;
         }
         if (v.outcome == POLICY_BLOCK)
@@ -1011,7 +1027,8 @@ static size_t answer_query(struct worker *w, const uint8_t *pkt, size_t len, con
         n->flags |= QLOG_F_CACHE;
         if (hit.prefetch_due && cfg->prefetch)
             prefetch(w, q);
-        size_t blocked = pol ? check_chain(w, q, pol, out, (size_t)got, cap, limit, n) : 0;
+        size_t blocked =
+            pol ? check_chain(w, q, pol, c, segname, out, (size_t)got, cap, limit, n) : 0;
         if (!blocked && pol)
             blocked = check_geo(w, w->env->geo_rules, q, n, out, (size_t)got, cap, limit);
         if (blocked)

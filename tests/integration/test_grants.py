@@ -144,10 +144,10 @@ def test_whole_segment_grant(ctx):
                         GRANT_SEEN_WITHIN), src
 
 
-def _lists(ctx, name):
+def _lists(ctx, name, names=("www.good.test",)):
     path = os.path.join(ctx.tmpdir, name)
     with open(path, "w") as f:
-        f.write("# test list\nwww.good.test\n")
+        f.write("# test list\n" + "".join(n + "\n" for n in names))
     return path
 
 
@@ -168,6 +168,27 @@ def test_exemption_opens_category_for_one_client_and_is_logged(ctx):
         ctl(ctx, d, "logs", "--client", PUPIL, "--format", "csv").stdout)))
     answered = [r for r in rows if r["verdict"] == "answered" and r["name"] == "www.good.test."]
     assert answered and all(r["grant"] == gid for r in answered), rows
+
+
+def test_exemption_covers_cname_targets(ctx):
+    """A chain is blocked when a target is in a blocked category; a client
+    exempted from that category gets the whole chain, from the cache and
+    from a fresh resolution alike, and others are still blocked."""
+    ctx.require_gatehouse()
+    d = school(ctx, categories={"extremism": [_lists(ctx, "extremism.txt", ["final.good.test"])]})
+    a = d.dig("c1.good.test", "A", source=PUPIL)
+    assert a.rcode == "NXDOMAIN" and any("extremism" in e for e in a.ede), a.text
+    ctl(ctx, d, "grant", "exemption", "--client", PUPIL, "--allow-category", "extremism",
+        "--for", "1h", "--by", "A. Teacher", "--reason", "PSHE lesson")
+    # c1 is now in the cache: the hit path checks the chain.
+    assert wait_for(lambda: a_of(d, "c1.good.test", PUPIL)[1] == ["192.0.2.9"],
+                    GRANT_SEEN_WITHIN), "exemption not applied to a cached chain"
+    # c3 was never asked: the chain is checked as the resolution ends.
+    a, addrs = a_of(d, "c3.good.test", PUPIL)
+    assert addrs == ["192.0.2.9"], a.text
+    for name in ("c1.good.test", "c3.good.test"):
+        a = d.dig(name, "A", source=PUPIL2)
+        assert a.rcode == "NXDOMAIN" and any("extremism" in e for e in a.ede), a.text
 
 
 def test_exemption_in_the_future_is_not_in_force(ctx):
