@@ -134,6 +134,7 @@ struct worker {
     struct memo_entry *memo;
     char ede_text[256];
     uint8_t stale[WORKER_SCRATCH];
+    uint8_t stale_do[WORKER_SCRATCH]; /* the same, in the form for DO clients */
     uint8_t scratch[WORKER_SCRATCH];
 };
 
@@ -379,14 +380,24 @@ static void request_free(struct request *r)
     uv_close((uv_handle_t *)&r->deadline, request_closed_cb);
 }
 
-/* Looks for an expired answer to serve instead of SERVFAIL (RFC 8767). */
-static size_t find_stale(struct request *r)
+/* Looks for an expired answer to serve instead of SERVFAIL (RFC 8767), in
+ * form (w->stale for CACHE_MSG_PLAIN, w->stale_do for CACHE_MSG_DNSSEC). */
+static size_t find_stale(struct request *r, enum cache_msg_form form)
 {
     struct worker *w = r->w;
     struct cache_msg_hit hit;
-    int n = cache_msg_get(w->d->cache, r->qname, r->qname_len, r->qtype, r->qclass, worker_now(),
-                          true, w->stale, sizeof w->stale, &hit);
+    uint8_t *buf = form == CACHE_MSG_DNSSEC ? w->stale_do : w->stale;
+    int n = cache_msg_get_form(w->d->cache, r->qname, r->qname_len, r->qtype, r->qclass, form,
+                               worker_now(), true, buf, WORKER_SCRATCH, &hit);
     return n > 0 && hit.stale ? (size_t)n : 0;
+}
+
+static bool any_waiter_do(const struct request *r)
+{
+    for (const struct waiter *wt = r->waiters; wt; wt = wt->next)
+        if (wt->q.edns_do)
+            return true;
+    return false;
 }
 
 /* Sends the outcome to every waiting client and frees the request. */
@@ -399,11 +410,14 @@ static void request_deliver(struct request *r, const struct iter_result *res, bo
     size_t wire_len = res->len;
     uint16_t ede = res->ede_code;
     const char *ede_text = res->ede_text;
+    size_t stale_do_len = 0;
 
     r->finished = true;
     if (res->rcode == WIRE_SERVFAIL && r->env->cfg->serve_stale &&
         (res->upstream_failed || timed_out) && r->waiters) {
-        size_t n = find_stale(r);
+        size_t n = find_stale(r, CACHE_MSG_PLAIN);
+        if (n && cfg->dnssec_enabled && any_waiter_do(r))
+            stale_do_len = find_stale(r, CACHE_MSG_DNSSEC);
         if (n) {
             wire = w->stale;
             wire_len = n;
@@ -423,6 +437,8 @@ static void request_deliver(struct request *r, const struct iter_result *res, bo
                                 w->scratch, cap);
         else if (wire == res->wire && res->wire_do && wt->q.edns_do && res->len_do <= cap)
             memcpy(w->scratch, res->wire_do, len = res->len_do); /* RFC 4035 3.2.1: DO */
+        else if (wire == w->stale && stale_do_len && wt->q.edns_do && stale_do_len <= cap)
+            memcpy(w->scratch, w->stale_do, len = stale_do_len);
         else if (wire && wire_len <= cap)
             memcpy(w->scratch, wire, len = wire_len);
         /* The chain is checked for each client: each has its own policy. */

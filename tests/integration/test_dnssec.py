@@ -13,6 +13,7 @@ import atexit
 import os
 import shutil
 import tempfile
+import time
 
 import privnet
 import signed
@@ -40,6 +41,7 @@ text      3600 TXT "only text"
 alias     3600 CNAME www.secure.test.
 out       3600 CNAME www.insecure.test.
 big       3600 TXT "%s" "%s"
+short     2    A 192.0.2.12
 """ % ("a" * 200, "b" * 200))
     w.zone("nsec3.test.", {"ns1.nsec3.test.": net("3.1")}, records="""
 www       3600 A 192.0.2.3
@@ -569,3 +571,24 @@ def test_blocked_name_is_never_bogus(ctx):
     # Names the policy lets through are still validated.
     _bogus(ask("www.expired.test"), "permitted, expired", 7)
     _secure(ask("www.nsec3.test"), "permitted, secure")
+
+
+def test_do_client_gets_stale_answer_with_rrsigs(ctx):
+    """RFC 8767 with DNSSEC: when every server is down, a DO client gets the
+    expired answer in its own form, RRSIGs included."""
+    d = _daemon(ctx)
+    w = _world(ctx)
+    a = _q(d, "short.secure.test")
+    _secure(a, "short-lived secure answer")
+    assert a.rdatas("A") == ["192.0.2.12"], a.text
+    plain = d.dig("short.secure.test", "A")
+    assert plain.rdatas("A") == ["192.0.2.12"], plain.text
+    w.stop_authoritative()  # the next test to use the world starts it anew
+    time.sleep(3.5)  # TTL 2 s
+    a = d.dig("short.secure.test", "A", extra=["+dnssec"], timeout=5)
+    assert a.rcode == "NOERROR" and a.rdatas("A") == ["192.0.2.12"], a.text
+    assert a.answer[0].ttl == 30, "stale TTL %d, want 30 (RFC 8767)" % a.answer[0].ttl
+    assert [rr for rr in a.answer if rr.rtype == "RRSIG"], "stale DO answer without RRSIGs\n" + a.text
+    a = d.dig("short.secure.test", "A", timeout=5)
+    assert a.rdatas("A") == ["192.0.2.12"], a.text
+    assert not [rr for rr in a.answer if rr.rtype == "RRSIG"], a.text
