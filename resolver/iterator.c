@@ -301,6 +301,12 @@ static ldns_rdf *name_suffix(const ldns_rdf *name, unsigned labels)
 }
 
 /* A copy of name in lower case, or NULL. */
+static bool name_is_wildcard(const ldns_rdf *name)
+{
+    const uint8_t *d = ldns_rdf_data(name);
+    return ldns_rdf_size(name) >= 2 && d[0] == 1 && d[1] == '*';
+}
+
 static ldns_rdf *name_copy(const ldns_rdf *name)
 {
     ldns_rdf *out = name ? ldns_rdf_clone(name) : NULL;
@@ -969,8 +975,41 @@ static bool goal_validates(const struct iter_query *q, const struct iter_goal *g
     return q->validate && g == q->goals[0];
 }
 
+/* A secure RRset from the cache that is a wildcard expansion (its RRSIG
+ * has fewer labels than its owner, RFC 4035 5.3.4) answers a DO client
+ * only with the proof that no closer name exists (section 3.1.3.3): taken
+ * from the NSEC cache, where validating it put the records.  False when
+ * the proof is no longer there: then the name is asked again. */
+static bool wildcard_proof_from_cache(struct iter_query *q, struct iter_goal *g,
+                                      const ldns_rdf *name, ldns_rr_type type,
+                                      const ldns_rr_list *sigs, time_t now)
+{
+    const ldns_rr *sig = NULL;
+    for (size_t i = 0; !sig && i < ldns_rr_list_rr_count(sigs); i++) {
+        const ldns_rr *s = ldns_rr_list_rr(sigs, i);
+        if (ldns_rr_rd_count(s) >= 8 && ldns_rdf2rr_type(ldns_rr_rdf(s, 0)) == type)
+            sig = s;
+    }
+    if (!sig)
+        return true;
+    unsigned labels = ldns_rdf2native_int8(ldns_rr_rdf(sig, 2));
+    if (labels >= ldns_dname_label_count(name) || name_is_wildcard(name))
+        return true;
+    const ldns_rdf *zone = ldns_rr_rdf(sig, 7);
+    ldns_rr_list *c = ldns_rr_list_new();
+    struct val_denial d = {0};
+    if (c && nsec_cache_candidates(cache_nsec(q->env->cache), zone, name, now, c, NULL) > 0)
+        val_check_denial(VAL_DENY_WILDCARD, name, type, zone, c, labels, &d);
+    for (size_t i = 0; d.proven && i < ldns_rr_list_rr_count(c); i++)
+        if (ldns_rr_list_rr_count(g->auth) < ITER_MAX_AUTH)
+            list_push_copy(g->auth, ldns_rr_list_rr(c, i));
+    ldns_rr_list_deep_free(c);
+    return d.proven;
+}
+
 /* For a validating goal: only RRsets the validator has judged (secure or
- * insecure) may answer from the cache; their RRSIGs come along. */
+ * insecure) may answer from the cache; their RRSIGs come along, and for a
+ * wildcard expansion the proof that it was the closest match. */
 static ldns_rr_list *cache_get_validated(struct iter_query *q, struct iter_goal *g,
                                          const ldns_rdf *name, ldns_rr_type type, time_t now)
 {
@@ -978,7 +1017,9 @@ static ldns_rr_list *cache_get_validated(struct iter_query *q, struct iter_goal 
     enum cache_sec sec = CACHE_SEC_UNCHECKED;
     ldns_rr_list *sigs = NULL;
     ldns_rr_list *l = cache_rrset_get_sec(q->env->cache, name, type, now, &trust, &sec, &sigs);
-    if (l && (trust < CACHE_TRUST_ANSWER || sec == CACHE_SEC_UNCHECKED)) {
+    if (l &&
+        (trust < CACHE_TRUST_ANSWER || sec == CACHE_SEC_UNCHECKED ||
+         (sec == CACHE_SEC_SECURE && !wildcard_proof_from_cache(q, g, name, type, sigs, now)))) {
         ldns_rr_list_deep_free(l);
         l = NULL;
     }
@@ -2324,12 +2365,6 @@ static void validate_bogus(struct iter_query *q, uint16_t ede, const char *why)
 static void validate_limits(struct iter_query *q)
 {
     iter_set_servfail(q, false, ITER_EDE_OTHER, "DNSSEC validation limits exceeded");
-}
-
-static bool name_is_wildcard(const ldns_rdf *name)
-{
-    const uint8_t *d = ldns_rdf_data(name);
-    return ldns_rdf_size(name) >= 2 && d[0] == 1 && d[1] == '*';
 }
 
 /* One RRset of the answer.  VF_HAVE when judged (or q finished bogus). */

@@ -46,6 +46,7 @@ short     2    A 192.0.2.12
     w.zone("nsec3.test.", {"ns1.nsec3.test.": net("3.1")}, records="""
 www       3600 A 192.0.2.3
 *.wild    3600 A 192.0.2.4
+towild    3600 CNAME anything.wild.secure.test.
 """)
     w.zone("insecure.test.", {"ns1.insecure.test.": net("4.1")}, records="www 3600 A 192.0.2.5\n")
     w.zone("bogus.test.", {"ns1.bogus.test.": net("5.1")}, records="""
@@ -592,3 +593,18 @@ def test_do_client_gets_stale_answer_with_rrsigs(ctx):
     a = d.dig("short.secure.test", "A", timeout=5)
     assert a.rdatas("A") == ["192.0.2.12"], a.text
     assert not [rr for rr in a.answer if rr.rtype == "RRSIG"], a.text
+
+
+def test_do_wildcard_answer_from_rrset_cache_keeps_its_proof(ctx):
+    """A wildcard expansion reached later through a CNAME from another zone
+    comes from the RRset cache: a DO client still gets the NSEC proof that
+    no closer name exists (RFC 4035 3.1.3.3), from the NSEC cache."""
+    d = _daemon(ctx)
+    a = _q(d, "anything.wild.secure.test")
+    _secure(a, "wildcard answer")
+    a = _q(d, "towild.nsec3.test")
+    _secure(a, "CNAME into a cached wildcard expansion")
+    assert a.rdatas("A") == ["192.0.2.2"], a.text
+    proof = [rr for rr in a.authority if rr.rtype == "NSEC" and rr.name.endswith("secure.test.")]
+    sigs = [rr for rr in a.authority if rr.rtype == "RRSIG" and rr.rdata.startswith("NSEC ")]
+    assert proof and sigs, "wildcard expansion from the cache without its proof\n" + a.text
