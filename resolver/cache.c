@@ -478,7 +478,8 @@ struct cache *cache_new(const struct cache_limits *limits)
     limits_store(c, limits);
     if (table_init(&c->msg, TABLE_MSG, limits->max_bytes / 2) < 0 ||
         table_init(&c->rrset, TABLE_RRSET, limits->max_bytes - limits->max_bytes / 2) < 0 ||
-        !(c->nsec = nsec_cache_new(limits->max_bytes / CACHE_NSEC_SHARE / CACHE_NSEC_RECORD_BYTES))) {
+        !(c->nsec =
+              nsec_cache_new(limits->max_bytes / CACHE_NSEC_SHARE / CACHE_NSEC_RECORD_BYTES))) {
         cache_free(c);
         return NULL;
     }
@@ -1204,7 +1205,8 @@ size_t cache_flush(struct cache *c, const uint8_t *name, size_t name_len, bool s
     for (size_t i = 0; i < name_len; i++)
         lname[i] = lower(name[i]);
     return table_flush(&c->msg, lname, name_len, subtree) +
-           table_flush(&c->rrset, lname, name_len, subtree) + flush_nsec(c, lname, name_len, subtree);
+           table_flush(&c->rrset, lname, name_len, subtree) +
+           flush_nsec(c, lname, name_len, subtree);
 }
 
 struct nsec_cache *cache_nsec(struct cache *c)
@@ -1235,4 +1237,8 @@ void cache_stats(struct cache *c, struct cache_stats *out)
     memset(out, 0, sizeof(*out));
     table_stats(&c->msg, &out->msg_entries, out);
     table_stats(&c->rrset, &out->rrset_entries, out);
+    struct nsec_cache_stats ns;
+    nsec_cache_stats(c->nsec, &ns);
+    out->nsec_records = ns.records;
+    out->nsec_answers = ns.answers;
 }

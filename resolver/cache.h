@@ -156,6 +156,7 @@ struct cache_stats {
     uint64_t msg_entries, rrset_entries;
     uint64_t bytes;
     uint64_t hits, misses, stale_hits, evictions;
+    uint64_t nsec_records, nsec_answers; /* the NSEC cache (nsec_cache_stats) */
 };
 void cache_stats(struct cache *c, struct cache_stats *out);
 

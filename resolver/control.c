@@ -412,6 +412,8 @@ static void status_json(const struct daemon_status *st, struct out *o)
     J(cache_bytes);
     J(cache_max_bytes);
     J(cache_evictions);
+    J(nsec_records);
+    J(nsec_answers);
     out_printf(o, ",\"cache_hit_rate\":%.4f", hit_rate(st) / 100.0);
     out_printf(o, ",\"log_enabled\":%s", st->log_enabled ? "true" : "false");
     J(log_written);
@@ -544,6 +546,12 @@ int control_format_metrics(const struct daemon_status *st, char *out, size_t cap
            st->cache_max_bytes);
     metric(&o, "cache_evictions_total", "counter", "Cache entries evicted for room.",
            st->cache_evictions);
+    metric(&o, "nsec_cache_records", "gauge",
+           "Validated NSEC/NSEC3 records kept for aggressive negative answers (RFC 8198).",
+           st->nsec_records);
+    metric(&o, "nsec_cache_answers_total", "counter",
+           "NXDOMAIN/NODATA answers proven from cached NSEC/NSEC3 records, without a query.",
+           st->nsec_answers);
     metric(&o, "log_enabled", "gauge", "1 when the query log is on.", st->log_enabled);
     metric(&o, "log_written_total", "counter", "Query log records committed.", st->log_written);
     metric(&o, "log_dropped_total", "counter", "Query log records dropped (rings full).",

@@ -82,6 +82,7 @@ struct daemon_status {
     uint64_t upstream_sent, upstream_timeouts, upstream_errors;
     /* cache */
     uint64_t cache_entries, cache_bytes, cache_max_bytes, cache_evictions;
+    uint64_t nsec_records, nsec_answers; /* RFC 8198 */
     /* query log */
     bool log_enabled;
     uint64_t log_written, log_dropped, log_lost, log_pending, log_lag_us;

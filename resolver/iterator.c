@@ -1113,6 +1113,7 @@ static int goal_from_nsec_cache(struct iter_query *q, struct iter_goal *g, time_
         g->aggressive = true;
         g->final_found = false;
         q->stats.nsec_cache_answers++;
+        nsec_cache_count_answer(nc);
         goal_done(g, rcode);
         taken = 1;
     }

@@ -355,6 +355,8 @@ static void daemon_status_get(struct main_state *m, struct daemon_status *st)
     st->cache_entries = cs.msg_entries + cs.rrset_entries;
     st->cache_bytes = cs.bytes;
     st->cache_evictions = cs.evictions;
+    st->nsec_records = cs.nsec_records;
+    st->nsec_answers = cs.nsec_answers;
     if (d->qlog) {
         struct qlog_stats qs;
         qlog_stats(d->qlog, &qs);

@@ -52,6 +52,7 @@ struct nsec_cache {
     ldns_rbtree_t *zones; /* struct nzone */
     size_t max_records, records;
     uint64_t tick, evicted;
+    uint64_t answers; /* atomic */
 };
 
 static int dname_cmp(const void *a, const void *b)
@@ -501,6 +502,12 @@ size_t nsec_cache_flush(struct nsec_cache *nc, const ldns_rdf *name)
     return dropped;
 }
 
+void nsec_cache_count_answer(struct nsec_cache *nc)
+{
+    if (nc)
+        __atomic_add_fetch(&nc->answers, 1, __ATOMIC_RELAXED);
+}
+
 void nsec_cache_stats(struct nsec_cache *nc, struct nsec_cache_stats *out)
 {
     memset(out, 0, sizeof(*out));
@@ -510,5 +517,6 @@ void nsec_cache_stats(struct nsec_cache *nc, struct nsec_cache_stats *out)
     out->zones = nc->zones->count;
     out->records = nc->records;
     out->evicted_zones = nc->evicted;
+    out->answers = __atomic_load_n(&nc->answers, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&nc->lock);
 }

@@ -74,9 +74,13 @@ int nsec_cache_soa(struct nsec_cache *nc, const ldns_rdf *zone, time_t now, ldns
  * Returns the number of records dropped. */
 size_t nsec_cache_flush(struct nsec_cache *nc, const ldns_rdf *name);
 
+/* Counts a negative answer proven from the cache (for the metrics). */
+void nsec_cache_count_answer(struct nsec_cache *nc);
+
 struct nsec_cache_stats {
     size_t zones, records;
     uint64_t evicted_zones;
+    uint64_t answers; /* nsec_cache_count_answer calls */
 };
 void nsec_cache_stats(struct nsec_cache *nc, struct nsec_cache_stats *out);
 

@@ -11,10 +11,13 @@ checked for rcode, AD and the Extended DNS Error.
 
 import atexit
 import os
+import re
 import shutil
+import socket
 import tempfile
 import time
 
+import daemon as daemonlib
 import privnet
 import signed
 from privnet import net as _world_net
@@ -430,9 +433,33 @@ def _quiet_count(w):
     return w.settle()
 
 
+def _metric(d, mport, name):
+    """One value from the daemon's Prometheus endpoint."""
+    s = socket.create_connection((d.addr, mport), timeout=5)
+    try:
+        s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+        buf = b""
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        s.close()
+    m = re.search(r"^gatehouse_%s (\d+)$" % name, buf.decode("latin-1"), re.M)
+    assert m, "no metric %s in:\n%s" % (name, buf.decode("latin-1")[:2000])
+    return int(m.group(1))
+
+
 def test_aggressive_nsec_nxdomain_needs_no_query(ctx):
-    d = _daemon(ctx)
+    ctx.require_gatehouse("tests Gatehouse's NSEC cache")
     w = _world(ctx)
+    _, mport = daemonlib.free_address()
+    d = ctx.daemon(config={"dnssec": {"enabled": True, "trust-anchor-file": [w.anchor_file()]}},
+                   world=w, start=False)
+    d.config = daemonlib.merge(d.config, {"server": {"metrics": ["%s@%d" % (d.addr, mport)]}})
+    d.start()
     first = _q(d, "nope1.secure.test")
     assert first.rcode == "NXDOMAIN", first.text
     _secure(first, "NXDOMAIN from the server")
@@ -451,6 +478,8 @@ def test_aggressive_nsec_nxdomain_needs_no_query(ctx):
     after = _quiet_count(w)
     assert after == before, "names the NSEC cache proves absent caused %d queries upstream" % (
         after - before)
+    assert _metric(d, mport, "nsec_cache_answers_total") == 3
+    assert _metric(d, mport, "nsec_cache_records") >= 2
     # Not proven by what is cached, so asked: names that exist, and names a
     # wildcard matches.
     a = _q(d, "www.secure.test")
