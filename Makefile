@@ -98,6 +98,8 @@ $(BUILD)/tests/test_admin: tools/admin/http.c tools/admin/session.c tools/admin/
 $(BUILD)/tests/test_admin: LDLIBS += $(ADMIN_LIBS)
 build-fuzz/fuzz_admin_http: tools/admin/http.c tools/admin/http.h
 build-fuzz/fuzz_admin_http: LDLIBS += $(ADMIN_LIBS)
+# fuzz_grants_args compiles in gatehousectl check's parsers.
+build-fuzz/fuzz_grants_args: tools/ctl_check.c tools/ctl_resolve.c tools/ctl_resolve.h
 
 # libFuzzer targets: clang.  The library is compiled once with coverage
 # instrumentation (fuzzer-no-link) into its own archive, and each target
