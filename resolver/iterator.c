@@ -112,6 +112,7 @@ struct vrec {
  * secure the trusted DNSKEY set of kzone (the zone name is on and below). */
 struct keyring {
     ldns_rdf *name, *kzone;
+    ldns_rdf *end; /* insecure or bogus: where the walk stopped, if above name */
     ldns_rr_list *keys;
     uint8_t st; /* enum val_status */
     uint16_t ede;
@@ -2068,6 +2069,13 @@ static struct keyring *kr_add(struct iter_query *q, const ldns_rdf *name, uint8_
     return k;
 }
 
+/* The zone a verdict names (iter_vtrace): whose keys judged, or where the
+ * chain of trust ended. */
+static const ldns_rdf *kr_judge(const struct keyring *k)
+{
+    return k->kzone ? k->kzone : k->end ? k->end : k->name;
+}
+
 static int kr_add_out(struct iter_query *q, const ldns_rdf *name, uint8_t st, const ldns_rdf *kzone,
                       ldns_rr_list *keys, uint16_t ede, const char *why, struct keyring **out)
 {
@@ -2348,9 +2356,14 @@ static int kr_get(struct iter_query *q, const ldns_rdf *z, time_t now, struct ke
             return rc;
         cur = e;
     }
-    if (!name_eq(cur->name, z)) /* stopped above z: z shares the verdict */
-        return kr_add_out(q, z, cur->st, cur->kzone, list_clone(cur->keys), cur->ede,
-                          cur->st == VAL_BOGUS ? cur->why : NULL, out);
+    if (!name_eq(cur->name, z)) { /* stopped above z: z shares the verdict */
+        const ldns_rdf *end = cur->end ? cur->end : cur->name;
+        int rc = kr_add_out(q, z, cur->st, cur->kzone, list_clone(cur->keys), cur->ede,
+                            cur->st == VAL_BOGUS ? cur->why : NULL, out);
+        if (rc == VF_HAVE && cur->st != VAL_SECURE)
+            (*out)->end = name_copy(end);
+        return rc;
+    }
     *out = cur;
     return VF_HAVE;
 }
@@ -2378,7 +2391,7 @@ static int validate_rrset(struct iter_query *q, struct iter_goal *g, struct vrec
     struct keyring *k = NULL;
     int rc = set && zone ? kr_get(q, zone, now, &k) : VF_FAIL;
     if (rc == VF_HAVE && !v->key)
-        v->key = name_copy(k->kzone ? k->kzone : k->name);
+        v->key = name_copy(kr_judge(k));
     if (rc == VF_FAIL)
         validate_limits(q);
     else if (rc == VF_HAVE && k->st == VAL_BOGUS)
@@ -2456,14 +2469,14 @@ static int validate_negative(struct iter_query *q, struct iter_goal *g, time_t n
     if (rc == VF_PUSHED)
         return rc;
     if (rc == VF_HAVE && !g->neg_key)
-        g->neg_key = name_copy(k->kzone ? k->kzone : k->name);
-    g->neg_sec = VAL_SECURE;
+        g->neg_key = name_copy(kr_judge(k));
+    uint8_t mine = VAL_SECURE; /* this denial's own status, for iter_vtrace */
     if (rc == VF_FAIL) {
         validate_limits(q);
     } else if (k->st == VAL_BOGUS) {
         validate_bogus(q, k->ede, k->why);
     } else if (k->st == VAL_INSECURE) {
-        q->vstatus = VAL_INSECURE;
+        q->vstatus = mine = VAL_INSECURE;
     } else if (validate_soa(q, g, k, now)) {
         struct val_denial d;
         deny_check(q, g->auth,
@@ -2471,16 +2484,13 @@ static int validate_negative(struct iter_query *q, struct iter_goal *g, time_t n
                    g->neg_name, g->qtype, k->kzone, k->keys, 0, soa_negative_ttl(g->soa),
                    !g->aggressive, now, &d);
         if (d.insecure)
-            q->vstatus = VAL_INSECURE;
+            q->vstatus = mine = VAL_INSECURE;
         else if (!d.proven)
             validate_bogus(q, VAL_EDE_NSEC_MISSING,
                            g->rcode == LDNS_RCODE_NXDOMAIN ? "no proof of non-existence"
                                                            : "no proof that the type is absent");
     }
-    if (q->res.bogus || rc == VF_FAIL)
-        g->neg_sec = q->res.bogus ? VAL_BOGUS : VAL_UNCHECKED;
-    else if (q->vstatus == VAL_INSECURE)
-        g->neg_sec = VAL_INSECURE;
+    g->neg_sec = q->res.bogus ? VAL_BOGUS : rc == VF_FAIL ? VAL_UNCHECKED : mine;
     return VF_HAVE;
 }
 
@@ -2613,6 +2623,7 @@ void iter_free(struct iter_query *q)
     for (size_t i = 0; i < q->nkr; i++) {
         ldns_rdf_deep_free(q->kr[i].name);
         ldns_rdf_deep_free(q->kr[i].kzone);
+        ldns_rdf_deep_free(q->kr[i].end);
         ldns_rr_list_deep_free(q->kr[i].keys);
     }
     vfetch_clear(&q->fetch);

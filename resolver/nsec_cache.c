@@ -285,6 +285,8 @@ int nsec_cache_put(struct nsec_cache *nc, const ldns_rdf *zone, const ldns_rr_li
         zone_clear(nc, z);
     if (z->nrecs == 0) {
         z->type = type;
+        ldns_rr_free(z->params); /* records expired or evicted: parameters anew */
+        z->params = NULL;
         if (type == LDNS_RR_TYPE_NSEC3 && !(z->params = ldns_rr_clone(first))) {
             rc = -ENOMEM;
             goto out;
