@@ -1933,7 +1933,8 @@ static const char *asn_elem_parse(const char *t, void *slot)
     struct config_asn *a = slot;
     if (geo_parse_asn(t, &a->asn) == 0)
         return NULL;
-    if (isdigit((unsigned char)t[0]) || ((t[0] == 'A' || t[0] == 'a') && isdigit((unsigned char)t[2])))
+    if (isdigit((unsigned char)t[0]) ||
+        ((t[0] == 'A' || t[0] == 'a') && isdigit((unsigned char)t[2])))
         return "expected an AS number from 1 to 4294967295 (not 23456), e.g. 9009 or AS9009";
     if (!category_name_ok(t))
         return "expected an AS number (e.g. AS9009) or the name of a list in geo.asn-lists";
@@ -1982,8 +1983,13 @@ static bool country_elem_equal(const void *a, const void *b)
     return memcmp(a, b, 3) == 0;
 }
 
-static const struct elem E_ASN = {sizeof(struct config_asn), asn_elem_parse, asn_elem_fmt,
-                                  asn_elem_equal, asn_elem_free, false, 0};
+static const struct elem E_ASN = {sizeof(struct config_asn),
+                                  asn_elem_parse,
+                                  asn_elem_fmt,
+                                  asn_elem_equal,
+                                  asn_elem_free,
+                                  false,
+                                  0};
 static const struct elem E_COUNTRY = {
     3, country_elem_parse, country_elem_fmt, country_elem_equal, NULL, false, 0};
 
@@ -2470,10 +2476,10 @@ enum {
     PK_BLOCK_COUNTRIES,
     PK_BLOCK_NETWORKS,
 };
-static const char *const policy_keys[] = {"block",     "allow",  "deny",    "safe-search",
-                                          "schedules", "action", "default", "bypass-protection",
-                                          "block-asn", "block-countries", "block-networks",
-                                          NULL};
+static const char *const policy_keys[] = {
+    "block",     "allow",           "deny",           "safe-search",
+    "schedules", "action",          "default",        "bypass-protection",
+    "block-asn", "block-countries", "block-networks", NULL};
 
 static int policy_pair(struct ctx *c, void *arg, yaml_node_t *k, yaml_node_t *v)
 {
@@ -3114,10 +3120,11 @@ static const struct setting settings[] = {
     {"admin.users", &T_PATH, F(admin_users), 0, 0, D("{state-dir}/admin-users"), true,
      "accounts of the admin web pages (gatehousectl users); default STATE_DIR/admin-users"},
 
-    {"dnssec.enabled", &T_BOOL, F(dnssec_enabled), 0, 0, D("false"), true,
+    {"dnssec.enabled", &T_BOOL, F(dnssec_enabled), 0, 0, D("true"), true,
      "validate answers with DNSSEC (RFC 4033-4035); bogus ones become SERVFAIL"},
     {"dnssec.trust-anchor-file", &T_APATHS, L(dnssec_anchor_files, ndnssec_anchor_files), 0, 0,
-     NONE, true, "files of DS or DNSKEY records; unset = the built-in IANA root anchors"},
+     NONE, true,
+     "files of DS or DNSKEY records; a root anchor here replaces the built-in IANA one"},
     {"dnssec.negative-trust-anchors", &T_NTAS, L(dnssec_nta, ndnssec_nta), 0, 0, NONE, true,
      "domains (and everything below) not validated (RFC 7646)"},
 
@@ -3295,8 +3302,9 @@ static int geo_resolve(struct ctx *c)
             break;
         }
         for (size_t j = 0; j < p->nblock_asn; j++) {
-            const uint32_t *v = p->block_asn[j].list ? geo_lists_find(lists, p->block_asn[j].list, &n)
-                                                     : &p->block_asn[j].asn;
+            const uint32_t *v = p->block_asn[j].list
+                                    ? geo_lists_find(lists, p->block_asn[j].list, &n)
+                                    : &p->block_asn[j].asn;
             if (!p->block_asn[j].list)
                 n = 1;
             for (size_t k = 0; v && k < n; k++)

@@ -236,6 +236,31 @@ def test_serve_stale_off_gives_servfail(ctx):
     assert a.rcode == "SERVFAIL" and not a.answer, "expired answer served: %s" % a.text
 
 
+# --- DNSSEC, on by default -----------------------------------------------------
+
+
+def test_validation_on_by_default(ctx):
+    """The test config says nothing of dnssec.enabled, only the world's root
+    anchor: the root's keys validate (AD), each TLD is a proven insecure
+    delegation (answers without AD), and with the built-in IANA anchor
+    instead the private root's keys match nothing (SERVFAIL)."""
+    ctx.require_gatehouse("Unbound runs as an iterator only")
+    w = ctx.world
+    assert w.anchor_file(), "the default world's root is not signed"
+    d = ctx.daemon()
+    a = ok(d.dig(".", "DNSKEY", extra=["+dnssec"]), "root DNSKEY")
+    assert a.rdatas("DNSKEY") and "ad" in a.flags, "root keys not validated:\n" + a.text
+    a = ok(d.dig("www.good.test", "A", extra=["+dnssec"]), "insecure answer")
+    assert addrs(a) == ["192.0.2.1"] and "ad" not in a.flags, a.text
+    a = d.dig("nope.test", "A", extra=["+dnssec"])
+    assert a.rcode == "NXDOMAIN" and "ad" not in a.flags, a.text
+    d.close()
+    d = ctx.daemon(config={"dnssec": None})  # the built-in default: IANA anchor
+    a = d.dig("www.good.test", "A", extra=["+dnssec"])
+    assert a.rcode == "SERVFAIL" and not a.answer, "validated with the IANA anchor:\n" + a.text
+    assert a.ede, "SERVFAIL without an Extended DNS Error saying why:\n" + a.text
+
+
 # --- access control and malformed input ---------------------------------------
 
 

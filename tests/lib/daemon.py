@@ -120,8 +120,11 @@ def merge(base, over):
     return out
 
 
-def base_config(addr, port, state_dir, root_hints=None, forward=None):
-    """The config the integration tests start from."""
+def base_config(addr, port, state_dir, root_hints=None, forward=None, trust_anchor=None):
+    """The config the integration tests start from.  Validation is on, as by
+    default; trust_anchor (privnet.World.anchor_file(): the private root's
+    DS) replaces the built-in IANA root anchor.  A test that wants it off
+    says dnssec: {enabled: false}."""
     cfg = {
         "server": {"listen": ["%s@%d" % (addr, port)], "threads": 2, "state-dir": state_dir},
         "resolver": {"query-loopback": True, "timeout": "200ms", "qname-minimisation": True},
@@ -132,6 +135,8 @@ def base_config(addr, port, state_dir, root_hints=None, forward=None):
         cfg["resolver"]["root-hints"] = root_hints
     if forward:
         cfg["resolver"]["forward-zones"] = forward
+    if trust_anchor:
+        cfg["dnssec"] = {"trust-anchor-file": [trust_anchor]}
     return cfg
 
 

@@ -7,8 +7,13 @@ bound to ADDR@53 with its own config, pid file, log and control socket.  The
 resolver under test is given root_hints_file() and finds everything else by
 iterating, exactly as on the real internet.
 
-What it does not do: DNSSEC, IPv6 transport (AAAA records are data only), or
-any traffic outside 127.0.0.0/8.
+DNSSEC: the root zone is signed by default (tests/lib/signed.py), the zones
+below it are not, and anchor_file() is the root's DS for the resolver's
+dnssec.trust-anchor-file; World(sign_root=False) builds an unsigned world,
+signed.SignedWorld signs more zones.
+
+What it does not do: IPv6 transport (AAAA records are data only), or any
+traffic outside 127.0.0.0/8.
 
 Servers can be of three kinds:
   - "nsd": a real NSD process serving the zones that list its address;
@@ -707,7 +712,20 @@ atexit.register(_stop_all_live)
 
 
 class World:
-    def __init__(self, spec=None, tmpdir=None, tap=None):
+    """A world built from spec (default_world() if None) in tmpdir (a new
+    temp dir, removed by stop(), if None).
+
+    Its root zone is signed (NSEC, one key: tests/lib/signed.py) and
+    everything below it unsigned, so each delegation from the root is a
+    proven insecure one, as on the real internet for an unsigned TLD; the
+    resolver under test validates with anchor_file() as its
+    dnssec.trust-anchor-file.  sign_root=False builds an unsigned world
+    (anchor_file() is None: the resolver must not validate).  signing:
+    {zone: signed.Sign} signs those zones instead (signed.SignedWorld)."""
+
+    def __init__(self, spec=None, tmpdir=None, tap=None, sign_root=True, signing=None):
+        import signed  # here, not at the top: signed imports this module
+
         self.spec = spec or default_world()
         self.own_dir = tmpdir is None
         self.dir = tmpdir or tempfile.mkdtemp(prefix="gatehouse-privnet-")
@@ -715,10 +733,22 @@ class World:
         self.servers = {}
         self.tap = None
         self.want_tap = (os.geteuid() == 0) if tap is None else tap
+        if signing is None:
+            signing = {".": signed.Sign()} if sign_root else {}
+        self.signing = {fqdn(z): s for z, s in signing.items()}
+        self.keydir = keydir = os.path.join(self.dir, "keys")
+        if self.signing:
+            signed.prepare(self.spec, self.signing, keydir)
         texts = build_zones(self.spec)
         for z, text in texts.items():
             with open(os.path.join(self.dir, zone_file_name(z)), "w") as f:
                 f.write(text)
+        if self.signing:
+            signed.sign_files(self.dir, self.signing, keydir)
+        self._anchor = None
+        if "." in self.signing:
+            self._anchor = signed.write_anchor(os.path.join(self.dir, "root-anchor.ds"),
+                                               self.signing["."])
         serves = {}
         for z in self.spec.zones.values():
             for addr in z.ns.values():
@@ -797,7 +827,12 @@ class World:
     def __exit__(self, *exc):
         self.stop()
 
-    # -- hints and counts
+    # -- hints, anchor and counts
+    def anchor_file(self):
+        """The root's DS for dnssec.trust-anchor-file; None when the root is
+        not signed."""
+        return self._anchor
+
     def root_hints_file(self, path=None):
         path = path or os.path.join(self.dir, "root.hints")
         lines = []

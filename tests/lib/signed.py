@@ -1,11 +1,16 @@
 """signed - DNSSEC-signed private worlds (ldns-keygen + ldns-signzone from ldnsutils).
 
-A SignedWorld is a privnet.World whose zones may be signed.  Before the zone
-files are written, each signed zone gets a key (one ECDSA P-256 key with
-the SEP flag, used as a combined signing key), and its DS goes into the
-parent's records; after they are written, each signed zone file is replaced
-by the output of ldns-signzone.  The root's DS is written to
-anchor_file(), for dnssec.trust-anchor-file.
+privnet.World signs zones with this module: prepare() before the zone files
+are written, sign_files() after.  Every world signs at least its root (the
+default, World(sign_root=True)), so the resolver under test validates with
+dnssec.trust-anchor-file = World.anchor_file() instead of the IANA root.  A
+SignedWorld is a World that signs more zones than the root.
+
+Each signed zone gets a key (one ECDSA P-256 key with the SEP flag, used as
+a combined signing key), and its DS goes into the parent's records; after
+the files are written, each signed zone file is replaced by the output of
+ldns-signzone.  The root's DS is written to anchor_file(), for
+dnssec.trust-anchor-file.
 
 Per-zone options (signing={zone: Sign(...)}):
   nsec3 / optout / iterations / salt  - NSEC3 (RFC 5155) instead of NSEC;
@@ -57,58 +62,72 @@ def _stamp(t):
     return time.strftime("%Y%m%d%H%M%S", time.gmtime(t))
 
 
-class SignedWorld(privnet.World):
-    def __init__(self, spec, signing, tmpdir):
-        os.makedirs(tmpdir, exist_ok=True)
-        self.signing = {privnet.fqdn(z): s for z, s in signing.items()}
-        self.keydir = os.path.join(tmpdir, "keys")
-        os.makedirs(self.keydir, exist_ok=True)
-        names = list(spec.zones)
-        # Keys first (a zone's key does not depend on its content), so each
-        # DS can join its parent's records before the files are written.
-        for zone, s in sorted(self.signing.items()):
-            s.key = _run([KEYGEN, "-a", s.alg, "-k", zone], self.keydir).strip().splitlines()[-1]
-            with open(os.path.join(self.keydir, s.key + ".ds")) as f:
-                ds = f.read().split()
-            # owner IN DS tag alg digesttype digest
-            if s.ds_alg is not None:
-                ds[4] = str(s.ds_alg)
-            s.ds = " ".join(ds)
-            parent = privnet.parent_zone(zone, names)
-            if zone != "." and parent is not None:
-                spec.zones[parent].records += "\n%s 3600 %s\n" % (ds[0], " ".join(ds[1:]))
-        super().__init__(spec, tmpdir=tmpdir)
-        now = int(time.time())
-        for zone, s in self.signing.items():
-            path = os.path.join(self.dir, privnet.zone_file_name(zone))
-            if s.expired:
-                inception, expiration = "20190101000000", "20200101000000"
-            else:
-                inception, expiration = _stamp(now - 3600), _stamp(now + 30 * 86400)
-            args = [SIGNZONE, "-i", inception, "-e", expiration, "-f", path + ".signed"]
-            if s.nsec3:
-                args += ["-n", "-t", str(s.iterations)]
-                if s.salt and s.salt != "-":
-                    args += ["-s", s.salt]
-                if s.optout:
-                    args.append("-p")
-            args += [path, os.path.join(self.keydir, s.key)]
-            _run(args, self.dir)
-            with open(path + ".signed") as f:
-                text = f.read()
-            for label, (old, new) in s.tamper.items():
-                owner = privnet.fqdn(label + "." + zone if zone != "." else label)
-                pat = re.compile(r"^(%s\s+\d+\s+IN\s+A\s+)%s$" % (re.escape(owner), re.escape(old)),
-                                 re.M | re.I)
-                text, n = pat.subn(r"\g<1>" + new, text)
-                if n != 1:
-                    raise privnet.PrivnetError("tamper: no A %s for %s" % (old, owner))
-            with open(path, "w") as f:
-                f.write(text)
+def prepare(spec, signing, keydir):
+    """Makes a key for each zone in signing ({fqdn: Sign}) and adds its DS
+    to the parent's records in spec.  Keys first (a zone's key does not
+    depend on its content), so each DS can join its parent's records before
+    the files are written."""
+    if not available():
+        raise privnet.PrivnetError(
+            "signing the private world needs ldns-keygen and ldns-signzone (ldnsutils: "
+            "tools/install-deps --test); privnet.World(sign_root=False) for an unsigned one")
+    os.makedirs(keydir, exist_ok=True)
+    names = list(spec.zones)
+    for zone, s in sorted(signing.items()):
+        if zone not in spec.zones:
+            raise privnet.PrivnetError("signing %s: no such zone in the world" % zone)
+        s.key = _run([KEYGEN, "-a", s.alg, "-k", zone], keydir).strip().splitlines()[-1]
+        with open(os.path.join(keydir, s.key + ".ds")) as f:
+            ds = f.read().split()
+        # owner IN DS tag alg digesttype digest
+        if s.ds_alg is not None:
+            ds[4] = str(s.ds_alg)
+        s.ds = " ".join(ds)
+        parent = privnet.parent_zone(zone, names)
+        if zone != "." and parent is not None:
+            spec.zones[parent].records += "\n%s 3600 %s\n" % (ds[0], " ".join(ds[1:]))
 
-    def anchor_file(self):
-        """The root anchor (DS) for dnssec.trust-anchor-file."""
-        path = os.path.join(self.dir, "root-anchor.ds")
+
+def sign_files(zonedir, signing, keydir):
+    """Replaces each signed zone's file in zonedir by its signed form."""
+    now = int(time.time())
+    for zone, s in signing.items():
+        path = os.path.join(zonedir, privnet.zone_file_name(zone))
+        if s.expired:
+            inception, expiration = "20190101000000", "20200101000000"
+        else:
+            inception, expiration = _stamp(now - 3600), _stamp(now + 30 * 86400)
+        args = [SIGNZONE, "-i", inception, "-e", expiration, "-f", path + ".signed"]
+        if s.nsec3:
+            args += ["-n", "-t", str(s.iterations)]
+            if s.salt and s.salt != "-":
+                args += ["-s", s.salt]
+            if s.optout:
+                args.append("-p")
+        args += [path, os.path.join(keydir, s.key)]
+        _run(args, zonedir)
+        with open(path + ".signed") as f:
+            text = f.read()
+        for label, (old, new) in s.tamper.items():
+            owner = privnet.fqdn(label + "." + zone if zone != "." else label)
+            pat = re.compile(r"^(%s\s+\d+\s+IN\s+A\s+)%s$" % (re.escape(owner), re.escape(old)),
+                             re.M | re.I)
+            text, n = pat.subn(r"\g<1>" + new, text)
+            if n != 1:
+                raise privnet.PrivnetError("tamper: no A %s for %s" % (old, owner))
         with open(path, "w") as f:
-            f.write("; test root anchor\n%s\n" % self.signing["."].ds)
-        return path
+            f.write(text)
+
+
+def write_anchor(path, root):
+    """Writes the root's DS (root: its Sign) to path, for dnssec.trust-anchor-file."""
+    with open(path, "w") as f:
+        f.write("; test root anchor\n%s\n" % root.ds)
+    return path
+
+
+class SignedWorld(privnet.World):
+    """A world signing the zones in signing ({zone: Sign}), root included."""
+
+    def __init__(self, spec, signing, tmpdir):
+        super().__init__(spec, tmpdir=tmpdir, signing=signing)
