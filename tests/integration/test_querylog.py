@@ -59,6 +59,7 @@ def wait_rows(ctx, d, want, *args, timeout=8.0):
 def log_daemon(ctx, extra=None, start=True):
     """A daemon with the log on, a self_harm category blocking BLOCKED_NAME
     for every client on 127/8 (segment "pupils"), and its index compiled."""
+    ctx.require_gatehouse("the query log and gatehousectl")
     lists = os.path.join(ctx.tmpdir, "selfharm.txt")
     with open(lists, "w") as f:
         f.write("selfharm-example.test\n")
