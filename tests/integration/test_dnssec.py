@@ -45,6 +45,7 @@ alias     3600 CNAME www.secure.test.
 out       3600 CNAME www.insecure.test.
 big       3600 TXT "%s" "%s"
 short     2    A 192.0.2.12
+dn        3600 DNAME nsec3.test.
 """ % ("a" * 200, "b" * 200))
     w.zone("nsec3.test.", {"ns1.nsec3.test.": net("3.1")}, records="""
 www       3600 A 192.0.2.3
@@ -637,3 +638,18 @@ def test_do_wildcard_answer_from_rrset_cache_keeps_its_proof(ctx):
     proof = [rr for rr in a.authority if rr.rtype == "NSEC" and rr.name.endswith("secure.test.")]
     sigs = [rr for rr in a.authority if rr.rtype == "RRSIG" and rr.rdata.startswith("NSEC ")]
     assert proof and sigs, "wildcard expansion from the cache without its proof\n" + a.text
+
+
+def test_secure_dname_across_zones(ctx):
+    """A signed DNAME (RFC 6672) into another signed zone: the DNAME is
+    validated, the synthesised CNAME needs no signature (5.3.1), the target
+    is validated with its own zone's keys; a DNAME into nothing is a secure
+    NXDOMAIN of the target zone."""
+    d = _daemon(ctx)
+    a = _q(d, "www.dn.secure.test")
+    _secure(a, "DNAME secure.test -> nsec3.test")
+    assert a.rdatas("A") == ["192.0.2.3"], a.text
+    assert a.rdatas("DNAME") == ["nsec3.test."], a.text
+    a = _q(d, "nope.dn.secure.test")
+    assert a.rcode == "NXDOMAIN", a.text
+    _secure(a, "DNAME to a name that does not exist")
