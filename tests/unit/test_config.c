@@ -7,12 +7,15 @@
  * directory when tests run).
  */
 #include "config.h"
+#include "trust.h"
 #include "unit.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #define DATA "tests/data/config/"
 
@@ -1669,6 +1672,82 @@ static void test_round_trip(void)
     config_free(e);
 }
 
+/* The root's anchor in cfg: its DS count, and the key tag of the first. */
+static size_t root_anchor(const struct config *cfg, unsigned *tag)
+{
+    ldns_rdf *dot = ldns_dname_new_frm_str(".");
+    const struct trust_anchor *a =
+        cfg->dnssec_anchors ? trust_find(cfg->dnssec_anchors, dot) : NULL;
+    size_t n = a ? ldns_rr_list_rr_count(a->rrs) : 0;
+    *tag = n ? ldns_rdf2native_int16(ldns_rr_rdf(ldns_rr_list_rr(a->rrs, 0), 0)) : 0;
+    ldns_rdf_deep_free(dot);
+    return n;
+}
+
+/* dnssec: on by default with the built-in IANA root anchors; a root anchor
+ * in trust-anchor-file replaces them, another zone's is added to them;
+ * enabled: false builds none. */
+static void test_dnssec_anchors(void)
+{
+    static const char hex[] = "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D";
+    char dir[] = "/tmp/gh-test-config-XXXXXX", root[64], other[64], text[256];
+    unsigned tag = 0;
+    if (!mkdtemp(dir)) {
+        CHECK(!"mkdtemp");
+        return;
+    }
+    snprintf(root, sizeof(root), "%s/root.ds", dir);
+    snprintf(other, sizeof(other), "%s/other.ds", dir);
+    FILE *f = fopen(root, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fprintf(f, "; a test root\n. IN DS 12345 13 2 %s\n", hex);
+        fclose(f);
+    }
+    f = fopen(other, "w");
+    CHECK(f != NULL);
+    if (f) {
+        fprintf(f, "school.example. IN DS 54321 13 2 %s\n", hex);
+        fclose(f);
+    }
+
+    struct config *c = load("");
+    CHECK(c && c->dnssec_enabled && c->dnssec_anchors);
+    if (c && c->dnssec_anchors) {
+        CHECK_EQ(trust_count(c->dnssec_anchors), 1);
+        CHECK_EQ(root_anchor(c, &tag), 2); /* KSK-2017 and KSK-2024 */
+        CHECK_EQ(tag, 20326);
+    }
+    config_free(c);
+
+    snprintf(text, sizeof(text), "dnssec:\n  trust-anchor-file: [%s]\n", root);
+    c = load(text);
+    CHECK(c && c->dnssec_anchors);
+    if (c && c->dnssec_anchors) {
+        CHECK_EQ(trust_count(c->dnssec_anchors), 1);
+        CHECK_EQ(root_anchor(c, &tag), 1);
+        CHECK_EQ(tag, 12345);
+    }
+    config_free(c);
+
+    snprintf(text, sizeof(text), "dnssec:\n  trust-anchor-file: [%s]\n", other);
+    c = load(text);
+    CHECK(c && c->dnssec_anchors);
+    if (c && c->dnssec_anchors) {
+        CHECK_EQ(trust_count(c->dnssec_anchors), 2);
+        CHECK_EQ(root_anchor(c, &tag), 2);
+        CHECK_EQ(tag, 20326);
+    }
+    config_free(c);
+
+    c = load("dnssec:\n  enabled: false\n");
+    CHECK(c && !c->dnssec_enabled && !c->dnssec_anchors);
+    config_free(c);
+    unlink(root);
+    unlink(other);
+    rmdir(dir);
+}
+
 /* A fixture printed equals its NAME.golden, byte for byte. */
 static void test_golden(void)
 {
@@ -2045,5 +2124,6 @@ int main(void)
     UNIT_RUN(test_parse_net);
     UNIT_RUN(test_parse_sockaddr);
     UNIT_RUN(test_limits);
+    UNIT_RUN(test_dnssec_anchors);
     return unit_done();
 }
