@@ -1672,16 +1672,29 @@ static void test_round_trip(void)
     config_free(e);
 }
 
-/* The root's anchor in cfg: its DS count, and the key tag of the first. */
-static size_t root_anchor(const struct config *cfg, unsigned *tag)
+/* Loads dnssec.trust-anchor-file: [file] (none if NULL) and checks the
+ * anchors built: how many zones, how many DS records the root's anchor has,
+ * and the key tag of its first. */
+static void check_anchors(const char *file, size_t zones, size_t nroot, unsigned tag)
 {
+    char text[256];
+    snprintf(text, sizeof(text), "dnssec:\n  trust-anchor-file: [%s]\n", file ? file : "");
+    struct config *c = load(file ? text : "");
+    CHECK(c && c->dnssec_enabled && c->dnssec_anchors);
+    if (!c || !c->dnssec_anchors) {
+        config_free(c);
+        return;
+    }
     ldns_rdf *dot = ldns_dname_new_frm_str(".");
-    const struct trust_anchor *a =
-        cfg->dnssec_anchors ? trust_find(cfg->dnssec_anchors, dot) : NULL;
-    size_t n = a ? ldns_rr_list_rr_count(a->rrs) : 0;
-    *tag = n ? ldns_rdf2native_int16(ldns_rr_rdf(ldns_rr_list_rr(a->rrs, 0), 0)) : 0;
+    const struct trust_anchor *a = trust_find(c->dnssec_anchors, dot);
+    CHECK_EQ(trust_count(c->dnssec_anchors), zones);
+    CHECK(a != NULL);
+    if (a) {
+        CHECK_EQ(ldns_rr_list_rr_count(a->rrs), nroot);
+        CHECK_EQ(ldns_rdf2native_int16(ldns_rr_rdf(ldns_rr_list_rr(a->rrs, 0), 0)), tag);
+    }
     ldns_rdf_deep_free(dot);
-    return n;
+    config_free(c);
 }
 
 /* dnssec: on by default with the built-in IANA root anchors; a root anchor
@@ -1690,8 +1703,7 @@ static size_t root_anchor(const struct config *cfg, unsigned *tag)
 static void test_dnssec_anchors(void)
 {
     static const char hex[] = "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D";
-    char dir[] = "/tmp/gh-test-config-XXXXXX", root[64], other[64], text[256];
-    unsigned tag = 0;
+    char dir[] = "/tmp/gh-test-config-XXXXXX", root[64], other[64];
     if (!mkdtemp(dir)) {
         CHECK(!"mkdtemp");
         return;
@@ -1710,37 +1722,10 @@ static void test_dnssec_anchors(void)
         fprintf(f, "school.example. IN DS 54321 13 2 %s\n", hex);
         fclose(f);
     }
-
-    struct config *c = load("");
-    CHECK(c && c->dnssec_enabled && c->dnssec_anchors);
-    if (c && c->dnssec_anchors) {
-        CHECK_EQ(trust_count(c->dnssec_anchors), 1);
-        CHECK_EQ(root_anchor(c, &tag), 2); /* KSK-2017 and KSK-2024 */
-        CHECK_EQ(tag, 20326);
-    }
-    config_free(c);
-
-    snprintf(text, sizeof(text), "dnssec:\n  trust-anchor-file: [%s]\n", root);
-    c = load(text);
-    CHECK(c && c->dnssec_anchors);
-    if (c && c->dnssec_anchors) {
-        CHECK_EQ(trust_count(c->dnssec_anchors), 1);
-        CHECK_EQ(root_anchor(c, &tag), 1);
-        CHECK_EQ(tag, 12345);
-    }
-    config_free(c);
-
-    snprintf(text, sizeof(text), "dnssec:\n  trust-anchor-file: [%s]\n", other);
-    c = load(text);
-    CHECK(c && c->dnssec_anchors);
-    if (c && c->dnssec_anchors) {
-        CHECK_EQ(trust_count(c->dnssec_anchors), 2);
-        CHECK_EQ(root_anchor(c, &tag), 2);
-        CHECK_EQ(tag, 20326);
-    }
-    config_free(c);
-
-    c = load("dnssec:\n  enabled: false\n");
+    check_anchors(NULL, 1, 2, 20326); /* KSK-2017 and KSK-2024 */
+    check_anchors(root, 1, 1, 12345);
+    check_anchors(other, 2, 2, 20326);
+    struct config *c = load("dnssec:\n  enabled: false\n");
     CHECK(c && !c->dnssec_enabled && !c->dnssec_anchors);
     config_free(c);
     unlink(root);
