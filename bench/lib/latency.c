@@ -1,6 +1,7 @@
 /*
  * latency - a small DNS load generator that records the latency of every
- * query, for bench/compare.  Plain UDP sockets on 127.0.0.0/8 only.
+ * query, for bench/compare and bench/dnssec.  Plain UDP sockets on
+ * 127.0.0.0/8 only.
  *
  * Two modes:
  *   rate mode (-r QPS): sends the file's queries round-robin at a fixed
@@ -16,12 +17,18 @@
  * sendmmsg, nothing else), which is the floor any resolver's latency and
  * CPU cost sits on.
  *
- * Input lines: "NAME TYPE [EXPECTED-IPV4]"; with an expected address the
- * answer must hold an A record with it, else it counts as "wrong".
+ * Input lines: "NAME TYPE [EXPECTED-IPV4 [ad|noad]]"; with an expected
+ * address the answer must hold an A record with it, else it counts as
+ * "wrong" ("-" expects no address).  With "ad" the answer must have the AD
+ * flag set, with "noad" it must not (any rcode), else it counts as
+ * "ad_wrong" (bench/dnssec).  -A sets AD in the queries (RFC 6840 5.7: a
+ * validator sets AD in its answer only if the query had AD or DO), -D sets
+ * DO in their OPT record (RFC 3225).
  * Output: one JSON object on stdout.
  *
- * What it does not do: TCP, EDNS options, retries, or any address outside
- * 127.0.0.0/8 (refused at start).  Every loop is bounded by -n and -d.
+ * What it does not do: TCP, EDNS options other than DO, retries, or any
+ * address outside 127.0.0.0/8 (refused at start).  Every loop is bounded by
+ * -n and -d.
  *
  * Build: cc -O2 -o latency latency.c
  */
@@ -50,6 +57,7 @@ struct query {
     uint16_t qlen; /* question section (name + type + class) */
     uint8_t want[4];
     int has_want;
+    int want_ad; /* 1: AD must be set, 0: must not, -1: not checked */
     char *name;
 };
 
@@ -111,7 +119,7 @@ static int qtype_num(const char *t)
     return atoi(t);
 }
 
-static struct query *load(const char *path, size_t *n_out, size_t max)
+static struct query *load(const char *path, size_t *n_out, size_t max, int set_ad, int set_do)
 {
     FILE *f = fopen(path, "r");
     if (!f) {
@@ -122,8 +130,8 @@ static struct query *load(const char *path, size_t *n_out, size_t max)
     struct query *q = calloc(cap, sizeof *q);
     char line[1024];
     while (n < max && fgets(line, sizeof line, f)) {
-        char name[512], type[32] = "A", want[64] = "";
-        int k = sscanf(line, "%511s %31s %63s", name, type, want);
+        char name[512], type[32] = "A", want[64] = "", ad[16] = "";
+        int k = sscanf(line, "%511s %31s %63s %15s", name, type, want, ad);
         if (k < 1 || name[0] == '#')
             continue;
         if (n == cap) {
@@ -134,9 +142,10 @@ static struct query *load(const char *path, size_t *n_out, size_t max)
         struct query *e = &q[n];
         uint8_t *w = e->wire;
         memset(w, 0, 12);
-        w[2] = 0x01; /* RD */
-        w[5] = 1;    /* QDCOUNT */
-        w[11] = 1;   /* ARCOUNT: OPT */
+        w[2] = 0x01;                 /* RD */
+        w[3] = set_ad ? 0x20 : 0x00; /* AD */
+        w[5] = 1;                    /* QDCOUNT */
+        w[11] = 1;                   /* ARCOUNT: OPT */
         int nl = encode_name(name, w + 12, QMAX - 12 - 4 - 11);
         if (nl < 0) {
             fprintf(stderr, "bad name: %s\n", name);
@@ -149,13 +158,18 @@ static struct query *load(const char *path, size_t *n_out, size_t max)
         w[o++] = 0;
         w[o++] = 1;
         e->qlen = (uint16_t)(o - 12);
-        /* OPT: root, type 41, udp 1232, no flags */
-        uint8_t opt[11] = {0, 0, 41, 1232 >> 8, 1232 & 0xff, 0, 0, 0, 0, 0, 0};
+        /* OPT: root, type 41, udp 1232, no flags but DO with -D */
+        uint8_t opt[11] = {0, 0, 41, 1232 >> 8, 1232 & 0xff, 0, 0, set_do ? 0x80 : 0, 0, 0, 0};
         memcpy(w + o, opt, 11);
         o += 11;
         e->len = (uint16_t)o;
         if (k >= 3 && inet_pton(AF_INET, want, e->want) == 1)
             e->has_want = 1;
+        e->want_ad = k < 4 ? -1 : strcmp(ad, "ad") == 0 ? 1 : strcmp(ad, "noad") == 0 ? 0 : -2;
+        if (e->want_ad == -2) {
+            fprintf(stderr, "bad AD expectation (ad or noad): %s\n", ad);
+            exit(2);
+        }
         e->name = strdup(name);
         n++;
     }
@@ -256,6 +270,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: latency -s ADDR -p PORT -f FILE (-r QPS | -c CONCURRENCY)\n"
                     "               [-d SECONDS] [-n MAXQUERIES] [-t TIMEOUT_MS] [-S SOCKETS]\n"
+                    "               [-A] [-D]   (AD in the header, DO in the OPT record)\n"
                     "       latency -E -s ADDR -p PORT -d SECONDS   (null echo server)\n");
     exit(2);
 }
@@ -263,14 +278,20 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *addr = NULL, *file = NULL;
-    int port = 53, nsocks = 16, opt, echo = 0;
+    int port = 53, nsocks = 16, opt, echo = 0, set_ad = 0, set_do = 0;
     double rate = 0, duration = 10;
     long conc = 0, timeout_ms = 2000;
     size_t maxq = 10000000;
-    while ((opt = getopt(argc, argv, "Es:p:f:r:c:d:n:t:S:")) != -1) {
+    while ((opt = getopt(argc, argv, "EADs:p:f:r:c:d:n:t:S:")) != -1) {
         switch (opt) {
         case 'E':
             echo = 1;
+            break;
+        case 'A':
+            set_ad = 1;
+            break;
+        case 'D':
+            set_do = 1;
             break;
         case 's':
             addr = optarg;
@@ -321,7 +342,7 @@ int main(int argc, char **argv)
     prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 
     size_t nlines;
-    struct query *qs = load(file, &nlines, conc > 0 ? maxq : 10000000);
+    struct query *qs = load(file, &nlines, conc > 0 ? maxq : 10000000, set_ad, set_do);
     if (nlines == 0) {
         fprintf(stderr, "latency: no queries in %s\n", file);
         return 2;
@@ -357,10 +378,12 @@ int main(int argc, char **argv)
         next_id[i] = (uint16_t)(rand() & 0xffff);
 
     size_t sent = 0, answered = 0, timeouts = 0, late = 0, wrong = 0, noanswer = 0, malformed = 0,
-           send_err = 0, stray = 0, fifo_head = 0, outstanding = 0;
+           send_err = 0, stray = 0, fifo_head = 0, outstanding = 0, ad_set = 0, ad_wrong = 0;
     size_t rcodes[16] = {0};
     char *wrong_names[5];
     int nwrong_names = 0;
+    char *ad_wrong_names[5];
+    int nad_wrong_names = 0;
     uint32_t gen = 0;
     uint64_t timeout_ns = (uint64_t)timeout_ms * 1000000ull;
     uint64_t start = now_ns();
@@ -495,6 +518,13 @@ int main(int argc, char **argv)
                     rcodes[rc]++;
                     if (rc == 0 && ((m[6] << 8) | m[7]) == 0)
                         noanswer++;
+                    int has_ad = (m[3] & 0x20) != 0;
+                    ad_set += (size_t)has_ad;
+                    if (q->want_ad >= 0 && has_ad != q->want_ad) {
+                        ad_wrong++;
+                        if (nad_wrong_names < 5)
+                            ad_wrong_names[nad_wrong_names++] = q->name;
+                    }
                     if (rc == 0 && q->has_want) {
                         int h = has_a(m, len, q->qlen, q->want);
                         if (h < 0)
@@ -542,6 +572,9 @@ int main(int argc, char **argv)
     printf("}, \"wrong_names\": [");
     for (int i = 0; i < nwrong_names; i++)
         printf("%s\"%s\"", i ? ", " : "", wrong_names[i]);
+    printf("], \"ad_set\": %zu, \"ad_wrong\": %zu, \"ad_wrong_names\": [", ad_set, ad_wrong);
+    for (int i = 0; i < nad_wrong_names; i++)
+        printf("%s\"%s\"", i ? ", " : "", ad_wrong_names[i]);
     printf("]}\n");
     return 0;
 }

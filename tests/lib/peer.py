@@ -4,11 +4,13 @@ Used to prove that a privnet world is resolvable and that the integration
 tests' expectations are right (tests/run --peer runs the suite against it),
 and by bench/ to compare Gatehouse with Unbound on the same world.
 
-unbound_config() writes the config: iterator only (no validation), root hints
-from privnet, do-not-query-localhost: no (the world lives on 127.53/16),
-"test." taken out of Unbound's built-in RFC 6761 local zones, forward zones
-as given.  Unbound is started in the foreground (-d) as its own process group
-and stopped with SIGTERM then SIGKILL.  It does not touch /etc/unbound.
+unbound_config() writes the config: iterator only (no validation) unless
+given a trust anchor (then "validator iterator" with that anchor, for
+bench/dnssec), root hints from privnet, do-not-query-localhost: no (the world
+lives on 127.53/16), "test." taken out of Unbound's built-in RFC 6761 local
+zones, forward zones as given.  Unbound is started in the foreground (-d) as
+its own process group and stopped with SIGTERM then SIGKILL.  It does not
+touch /etc/unbound.
 """
 
 import os
@@ -25,8 +27,11 @@ UNBOUND = shutil.which("unbound") or "/usr/sbin/unbound"
 
 
 def unbound_config(addr, port, workdir, root_hints, forward=None, qname_minimisation=True,
-                   threads=1, serve_stale=False, extra=""):
-    """Unbound config text.  forward: list of {"zone": Z, "servers": ["A@P"]}."""
+                   threads=1, serve_stale=False, extra="", trust_anchor=None):
+    """Unbound config text.  forward: list of {"zone": Z, "servers": ["A@P"]}.
+    trust_anchor: a trust-anchor-file (DS or DNSKEY records, e.g.
+    signed.SignedWorld.anchor_file()) turns validation on; None (the default)
+    leaves Unbound an iterator only."""
     lines = [
         "server:",
         "  interface: %s@%d" % (addr, port),
@@ -42,7 +47,7 @@ def unbound_config(addr, port, workdir, root_hints, forward=None, qname_minimisa
         "  log-time-ascii: yes",
         "  verbosity: 1",
         "  num-threads: %d" % threads,
-        '  module-config: "iterator"',
+        '  module-config: "%s"' % ("validator iterator" if trust_anchor else "iterator"),
         '  root-hints: "%s"' % root_hints,
         "  access-control: 127.0.0.0/8 allow",
         "  qname-minimisation: %s" % ("yes" if qname_minimisation else "no"),
@@ -55,6 +60,10 @@ def unbound_config(addr, port, workdir, root_hints, forward=None, qname_minimisa
         # RFC 6761 names Unbound answers locally by default; the world uses them.
         '  local-zone: "test." nodefault',
         '  local-zone: "invalid." nodefault',
+    ]
+    if trust_anchor:
+        lines.append('  trust-anchor-file: "%s"' % trust_anchor)
+    lines += [
         "remote-control:",
         "  control-enable: no",
     ]
