@@ -2174,12 +2174,14 @@ static void deny_check(struct iter_query *q, const ldns_rr_list *auth, enum val_
             continue;
         ldns_rr_list *set = val_rrset_of(auth, ldns_rr_owner(rr), t);
         ldns_rr_list *sigs = val_sigs_for(auth, ldns_rr_owner(rr), t);
-        struct val_result r;
-        val_verify_rrset(set, sigs, kzone, keys, now, &r);
+        struct val_result r = {.status = VAL_SECURE};
+        bool held = nsec_cache_holds(cache_nsec(q->env->cache), kzone, set, sigs, now);
+        if (!held)
+            val_verify_rrset(set, sigs, kzone, keys, now, &r);
         if (r.status == VAL_SECURE) {
             for (size_t j = 0; j < ldns_rr_list_rr_count(set); j++)
                 ldns_rr_list_push_rr(ok, ldns_rr_list_rr(set, j));
-            uint32_t ttl = nsec_keep_ttl(q, set, r.ttl, soa_min);
+            uint32_t ttl = held ? 0 : nsec_keep_ttl(q, set, r.ttl, soa_min);
             if (keep && ttl > 0)
                 nsec_cache_put(cache_nsec(q->env->cache), kzone, set, sigs, ttl, now);
         }
@@ -2437,13 +2439,15 @@ static bool validate_soa(struct iter_query *q, struct iter_goal *g, const struct
     const ldns_rr *first = ldns_rr_list_rr(g->soa, 0);
     ldns_rr_list *set = val_rrset_of(g->soa, ldns_rr_owner(first), LDNS_RR_TYPE_SOA);
     ldns_rr_list *sigs = val_sigs_for(g->auth, ldns_rr_owner(first), LDNS_RR_TYPE_SOA);
-    struct val_result r;
-    val_verify_rrset(set, sigs, k->kzone, k->keys, now, &r);
+    struct val_result r = {.status = VAL_SECURE};
+    bool held = nsec_cache_holds(cache_nsec(q->env->cache), k->kzone, set, sigs, now);
+    if (!held)
+        val_verify_rrset(set, sigs, k->kzone, k->keys, now, &r);
     if (r.status != VAL_SECURE) {
         char why[96];
         snprintf(why, sizeof(why), "SOA of the negative answer: %.60s", r.why);
         validate_bogus(q, r.ede, why);
-    } else if (!g->aggressive && name_eq(ldns_rr_owner(first), k->kzone)) {
+    } else if (!held && !g->aggressive && name_eq(ldns_rr_owner(first), k->kzone)) {
         uint32_t ttl = nsec_keep_ttl(q, set, r.ttl, soa_negative_ttl(g->soa));
         if (ttl > 0)
             nsec_cache_put_soa(cache_nsec(q->env->cache), k->kzone, set, sigs, ttl, now);

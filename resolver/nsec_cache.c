@@ -336,6 +336,63 @@ int nsec_cache_put_soa(struct nsec_cache *nc, const ldns_rdf *zone, const ldns_r
     return rc;
 }
 
+static bool same_rr(const ldns_rr *a, const ldns_rr *b)
+{
+    if (ldns_rr_get_type(a) != ldns_rr_get_type(b) ||
+        ldns_rr_get_class(a) != ldns_rr_get_class(b) ||
+        ldns_dname_compare(ldns_rr_owner(a), ldns_rr_owner(b)) != 0 ||
+        ldns_rr_rd_count(a) != ldns_rr_rd_count(b))
+        return false;
+    for (size_t i = 0; i < ldns_rr_rd_count(a); i++)
+        if (ldns_rdf_compare(ldns_rr_rdf(a, i), ldns_rr_rdf(b, i)) != 0)
+            return false;
+    return true;
+}
+
+/* Every RR of l is in kept. */
+static bool all_in(const ldns_rr_list *l, const ldns_rr_list *kept)
+{
+    for (size_t i = 0; i < ldns_rr_list_rr_count(l); i++) {
+        bool found = false;
+        for (size_t j = 0; !found && kept && j < ldns_rr_list_rr_count(kept); j++)
+            found = same_rr(ldns_rr_list_rr(l, i), ldns_rr_list_rr(kept, j));
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+bool nsec_cache_holds(struct nsec_cache *nc, const ldns_rdf *zone, const ldns_rr_list *set,
+                      const ldns_rr_list *sigs, time_t now)
+{
+    if (!nc || !zone || !set || ldns_rr_list_rr_count(set) == 0)
+        return false;
+    const ldns_rr *first = ldns_rr_list_rr(set, 0);
+    ldns_rdf *zcanon = canonical_copy(zone), *owner = canonical_copy(ldns_rr_owner(first));
+    bool held = false;
+    pthread_mutex_lock(&nc->lock);
+    struct nzone *z = zcanon ? zone_find(nc, zcanon) : NULL;
+    const ldns_rr_list *rrs = NULL, *ksigs = NULL;
+    if (z && ldns_rr_get_type(first) == LDNS_RR_TYPE_SOA) {
+        if (z->soa && z->soa_expire > now) {
+            rrs = z->soa;
+            ksigs = z->soa_sigs;
+        }
+    } else if (z && owner) {
+        struct nrec *r = (struct nrec *)ldns_rbtree_search(z->recs, owner);
+        if (r && r->expire > now) {
+            rrs = r->rrs;
+            ksigs = r->sigs;
+        }
+    }
+    held = rrs && ldns_rr_list_rr_count(rrs) == ldns_rr_list_rr_count(set) && all_in(set, rrs) &&
+           ldns_rr_list_rr_count(sigs) > 0 && all_in(sigs, ksigs);
+    pthread_mutex_unlock(&nc->lock);
+    ldns_rdf_deep_free(zcanon);
+    ldns_rdf_deep_free(owner);
+    return held;
+}
+
 ldns_rdf *nsec_cache_zone(struct nsec_cache *nc, const ldns_rdf *name, time_t now)
 {
     if (!nc || !name)

@@ -28,6 +28,7 @@
 #define GATEHOUSE_NSEC_CACHE_H
 
 #include <ldns/ldns.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -51,6 +52,13 @@ int nsec_cache_put(struct nsec_cache *nc, const ldns_rdf *zone, const ldns_rr_li
  * built from the records needs.  0, -EINVAL, -ENOMEM. */
 int nsec_cache_put_soa(struct nsec_cache *nc, const ldns_rdf *zone, const ldns_rr_list *soa,
                        const ldns_rr_list *sigs, uint32_t ttl, time_t now);
+
+/* Whether the cache holds set (an NSEC/NSEC3 RRset, or zone's SOA RRset)
+ * unexpired with the same data, and each RRSIG in sigs among those kept
+ * with it: then set is authentic without verifying it again (as Unbound
+ * trusts an RRset its cache holds as validated). */
+bool nsec_cache_holds(struct nsec_cache *nc, const ldns_rdf *zone, const ldns_rr_list *set,
+                      const ldns_rr_list *sigs, time_t now);
 
 /* The deepest zone at or above name with unexpired records here (a copy the
  * caller frees with ldns_rdf_deep_free), or NULL. */

@@ -264,6 +264,43 @@ static void test_bound_evicts_least_recent_zone(void)
     nsec_cache_free(nc);
 }
 
+static void test_holds(void)
+{
+    struct nsec_cache *nc = nsec_cache_new(100);
+    ldns_rdf *z = dn("example.");
+    ldns_rr_list *set = set1("b.example. 300 IN NSEC d.example. A TXT RRSIG NSEC");
+    ldns_rr_list *sigs = set1("b.example. 300 IN RRSIG NSEC 13 2 300 20300101000000 "
+                              "20200101000000 12345 example. AAAA");
+    ldns_rr_list *other = set1("b.example. 300 IN RRSIG NSEC 13 2 300 20300101000000 "
+                               "20200101000000 12345 example. BBBB");
+    CHECK(!nsec_cache_holds(nc, z, set, sigs, now));
+    CHECK_EQ(nsec_cache_put(nc, z, set, sigs, 300, now), 0);
+    CHECK(nsec_cache_holds(nc, z, set, sigs, now + 10));
+    /* Another signature, other data, no signature, expired: not held. */
+    CHECK(!nsec_cache_holds(nc, z, set, other, now));
+    ldns_rr_list *changed = set1("b.example. 300 IN NSEC c.example. A TXT RRSIG NSEC");
+    CHECK(!nsec_cache_holds(nc, z, changed, sigs, now));
+    CHECK(!nsec_cache_holds(nc, z, set, NULL, now));
+    CHECK(!nsec_cache_holds(nc, z, set, sigs, now + 301));
+    /* The zone's SOA likewise. */
+    put_soa(nc, "example.");
+    ldns_rr_list *soa =
+        set1("example. 300 IN SOA ns.example. host.example. 1 7200 900 1209600 300");
+    ldns_rr_list *soa_sig = set1("example. 300 IN RRSIG SOA 13 1 300 20300101000000 "
+                                 "20200101000000 12345 example. AAAA");
+    CHECK(!nsec_cache_holds(nc, z, soa, soa_sig, now)); /* kept without that RRSIG */
+    CHECK_EQ(nsec_cache_put_soa(nc, z, soa, soa_sig, 300, now), 0);
+    CHECK(nsec_cache_holds(nc, z, soa, soa_sig, now));
+    ldns_rr_list_deep_free(soa);
+    ldns_rr_list_deep_free(soa_sig);
+    ldns_rr_list_deep_free(changed);
+    ldns_rr_list_deep_free(other);
+    ldns_rr_list_deep_free(sigs);
+    ldns_rr_list_deep_free(set);
+    ldns_rdf_deep_free(z);
+    nsec_cache_free(nc);
+}
+
 int main(void)
 {
     now = time(NULL);
@@ -271,5 +308,6 @@ int main(void)
     UNIT_RUN(test_zone_soa_and_flush);
     UNIT_RUN(test_nsec3_proofs);
     UNIT_RUN(test_bound_evicts_least_recent_zone);
+    UNIT_RUN(test_holds);
     return unit_done();
 }
