@@ -1726,6 +1726,47 @@ static bool ns_set_has_target(const ldns_rr_list *ns, const ldns_rdf *name)
     return false;
 }
 
+static bool keys_trusted(struct iter_query *q, const ldns_rdf *zone, time_t now,
+                         ldns_rr_list **keys);
+static void deny_check(struct iter_query *q, const ldns_rr_list *auth, enum val_denial_kind kind,
+                       const ldns_rdf *qname, uint16_t qtype, const ldns_rdf *kzone,
+                       const ldns_rr_list *keys, unsigned ce_labels, uint32_t soa_min, bool keep,
+                       time_t now, struct val_denial *d);
+
+/* With DNSSEC, a referral from a signed zone carries what the chain of
+ * trust needs at the cut (RFC 4035 3.1.4): the DS RRset and its RRSIGs, or
+ * the NSEC/NSEC3 records proving there is none.  The DS set is cached
+ * unchecked (the validator verifies it with the parent's keys when it gets
+ * there, instead of asking for it again).  The proof can only be kept
+ * verified: when the parent's keys are already trusted (cached secure), it
+ * is checked now and goes into the NSEC cache, where kr_ds finds it. */
+static void referral_dnssec(struct iter_query *q, const struct iter_goal *g, const ldns_rdf *cut,
+                            const struct scrubbed *s, time_t now)
+{
+    ldns_rr_list *ds = val_rrset_of(s->ns, cut, LDNS_RR_TYPE_DS);
+    if (ds) {
+        ldns_rr_list *sigs = val_sigs_for(s->ns, cut, LDNS_RR_TYPE_DS);
+        if (sigs)
+            cache_rrset_put_sec(q->env->cache, ds, sigs, CACHE_TRUST_AUTHORITY, CACHE_SEC_UNCHECKED,
+                                now);
+        ldns_rr_list_free(sigs);
+        ldns_rr_list_free(ds);
+        return;
+    }
+    bool proof = false;
+    for (size_t i = 0; i < ldns_rr_list_rr_count(s->ns) && !proof; i++) {
+        ldns_rr_type t = ldns_rr_get_type(ldns_rr_list_rr(s->ns, i));
+        proof = t == LDNS_RR_TYPE_NSEC || t == LDNS_RR_TYPE_NSEC3;
+    }
+    ldns_rr_list *keys = NULL;
+    if (proof && q->validate && keys_trusted(q, g->zone, now, &keys)) {
+        struct val_denial d;
+        deny_check(q, s->ns, VAL_DENY_NODATA, cut, LDNS_RR_TYPE_DS, g->zone, keys, 0, UINT32_MAX,
+                   true, now, &d);
+    }
+    ldns_rr_list_deep_free(keys);
+}
+
 /* Descend: cache the NS set (authority trust) and its glue (glue trust, only
  * addresses of its NS names that passed the bailiwick scrub), and make the
  * delegated zone the new cut. */
@@ -1749,6 +1790,8 @@ static void handle_referral(struct iter_query *q, struct iter_goal *g, ldns_rr_l
     cache_rrsets(q, ns, CACHE_TRUST_AUTHORITY, ns_types, now);
     if (glue)
         cache_rrsets(q, glue, CACHE_TRUST_GLUE, glue_types, now);
+    if (q->dnssec)
+        referral_dnssec(q, g, ldns_rr_owner(ldns_rr_list_rr(ns, 0)), s, now);
     ldns_rr_list *nscopy = ldns_rr_list_clone(ns);
     int rc = nscopy ? goal_set_cut(g, ldns_rr_owner(ldns_rr_list_rr(ns, 0)), nscopy) : -ENOMEM;
     ldns_rr_list_deep_free(nscopy);
@@ -2191,6 +2234,20 @@ static void deny_check(struct iter_query *q, const ldns_rr_list *auth, enum val_
     if (ok)
         val_check_denial(kind, qname, qtype, kzone, ok, ce_labels, d);
     ldns_rr_list_free(ok);
+}
+
+/* zone's DNSKEY set, when the cache holds it as validated (*keys: the
+ * caller frees it). */
+static bool keys_trusted(struct iter_query *q, const ldns_rdf *zone, time_t now,
+                         ldns_rr_list **keys)
+{
+    enum cache_sec sec = CACHE_SEC_UNCHECKED;
+    *keys = cache_rrset_get_sec(q->env->cache, zone, LDNS_RR_TYPE_DNSKEY, now, NULL, &sec, NULL);
+    if (*keys && sec == CACHE_SEC_SECURE)
+        return true;
+    ldns_rr_list_deep_free(*keys);
+    *keys = NULL;
+    return false;
 }
 
 /* RFC 4035 5.2: the DNSKEY set of zone, authenticated by anchors (the

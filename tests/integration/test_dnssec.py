@@ -653,3 +653,20 @@ def test_secure_dname_across_zones(ctx):
     a = _q(d, "nope.dn.secure.test")
     assert a.rcode == "NXDOMAIN", a.text
     _secure(a, "DNAME to a name that does not exist")
+
+
+def test_ds_comes_with_the_referral(ctx):
+    """RFC 4035 3.1.4: a signed parent's referral carries the child's DS (or
+    the proof there is none); the validator uses it instead of asking for
+    the DS again.  NSD's counters count DS queries."""
+    d = _daemon(ctx)
+    w = _world(ctx)
+    before = w.settle()
+    ds_before = w.queries(key="num.type.DS")
+    _secure(_q(d, "www.secure.test"), "cold secure name")
+    _secure(_q(d, "www.nsec3.test"), "cold secure name, NSEC3 zone")
+    # test.'s keys are trusted now: the proof in its referral that
+    # insecure.test has no DS is checked as it comes.
+    _insecure(_q(d, "www.insecure.test"), "cold name under an unsigned delegation")
+    assert w.settle() > before, "nothing was asked upstream"
+    assert w.queries(key="num.type.DS") == ds_before, "DS asked for although the referrals had it"
