@@ -404,6 +404,7 @@ static void status_json(const struct daemon_status *st, struct out *o)
     J(stale);
     J(prefetches);
     J(joined);
+    J(upstream_joined);
     J(requests_now);
     J(upstream_sent);
     J(upstream_timeouts);
@@ -533,6 +534,9 @@ int control_format_metrics(const struct daemon_status *st, char *out, size_t cap
     metric(&o, "prefetches_total", "counter", "Popular entries refreshed before expiry.",
            st->prefetches);
     metric(&o, "joined_total", "counter", "Misses that joined a resolution under way.", st->joined);
+    metric(&o, "upstream_joined_total", "counter",
+           "Upstream replies that also answered the same query of other resolutions.",
+           st->upstream_joined);
     metric(&o, "requests_in_flight", "gauge", "Resolutions under way.", st->requests_now);
     metric(&o, "upstream_queries_total", "counter", "Queries sent to authoritative servers.",
            st->upstream_sent);

@@ -79,6 +79,7 @@ struct daemon_status {
     /* queries, summed over the workers */
     uint64_t queries, answered, blocked, rewritten, refused, servfail, dropped;
     uint64_t cache_hits, cache_misses, stale, prefetches, joined, requests_now;
+    uint64_t upstream_joined;
     uint64_t upstream_sent, upstream_timeouts, upstream_errors;
     /* cache */
     uint64_t cache_entries, cache_bytes, cache_max_bytes, cache_evictions;

@@ -345,6 +345,7 @@ static void daemon_status_get(struct main_state *m, struct daemon_status *st)
         st->stale += ws.stale;
         st->prefetches += ws.prefetches;
         st->joined += ws.joined;
+        st->upstream_joined += ws.upstream_joined;
         st->requests_now += ws.requests_now;
         st->upstream_sent += ws.upstream_sent;
         st->upstream_timeouts += ws.upstream_timeouts;

@@ -8,6 +8,13 @@
  * instead of causing a second upstream query.  Each request holds a
  * reference to the configuration generation it started with.
  *
+ * Identical upstream queries are joined too: when a resolution is about to
+ * send the very query another has in flight (same server, port, transport,
+ * flags and question: all but the ID), it waits for that one's reply, which
+ * is what the server would have said to it.  Without this, a burst of cold
+ * names sends the root priming query, the root's DNSKEY and each TLD's
+ * DNSKEY once per name (Unbound's mesh merges them the same way).
+ *
  * Bounds: requests per worker (resolver.max-outstanding), requests per client
  * address (resolver.max-per-client), clients per request, iterator steps per
  * request, and a deadline per request (resolver.deadline).
@@ -31,7 +38,8 @@
 #include "wire.h"
 #include "worker.h"
 
-#define MESH_BUCKETS 4096 /* power of two */
+#define MESH_BUCKETS 4096     /* power of two */
+#define UPSTREAM_BUCKETS 1024 /* power of two: upstream queries in flight, to join */
 #define CLIENT_BUCKETS 1024
 #define REQUEST_MAX_WAITERS 256
 #define REQUEST_MAX_SEND_FAILURES 32
@@ -86,6 +94,12 @@ struct request {
     unsigned nwaiters;
     unsigned send_failures;
     uint64_t hash;
+    /* Joined upstream queries: a leader has r->out and its followers; a
+     * follower waits on leader's reply and has no outbound of its own. */
+    struct request *unext;             /* UPSTREAM bucket chain (leaders) */
+    struct request *leader;            /* for a follower */
+    struct request *followers, *fnext; /* a leader's followers; their chain */
+    uint64_t ukey;
     bool finished;
     bool cd; /* the client set CD: unchecked data (RFC 4035 3.2.2); never joins a checked one */
     uint16_t qtype, qclass;
@@ -118,6 +132,7 @@ struct worker {
     struct tcp_listener *tcp[WORKER_MAX_LISTENERS];
     unsigned nlisteners;
     struct request *mesh[MESH_BUCKETS];
+    struct request *upstream[UPSTREAM_BUCKETS];
     struct request *requests;
     unsigned nrequests;
     struct client_count *clients[CLIENT_BUCKETS];
@@ -357,6 +372,78 @@ static void mesh_remove(struct worker *w, struct request *r)
 
 /* --- requests -----------------------------------------------------------------*/
 
+/* --- joined upstream queries ---------------------------------------------- */
+
+static uint64_t upstream_key(const struct worker *w, const struct iter_send *s)
+{
+    uint8_t key[ITER_MAX_QUERY + sizeof(s->server) + 1];
+    size_t n = s->len > 2 ? s->len - 2 : 0; /* all but the ID */
+    memcpy(key, s->pkt + 2, n);
+    memcpy(key + n, &s->server, s->server_len);
+    key[n + s->server_len] = s->tcp;
+    return siphash13(w->hash_key, key, n + s->server_len + 1);
+}
+
+static bool same_send(const struct iter_send *a, const struct iter_send *b)
+{
+    return a->len == b->len && a->tcp == b->tcp && a->server_len == b->server_len &&
+           memcmp(&a->server, &b->server, a->server_len) == 0 &&
+           memcmp(a->pkt + 2, b->pkt + 2, a->len - 2) == 0;
+}
+
+static struct request *upstream_find(struct worker *w, uint64_t k, const struct iter_send *s)
+{
+    for (struct request *l = w->upstream[k & (UPSTREAM_BUCKETS - 1)]; l; l = l->unext)
+        if (l->ukey == k && l->out && same_send(&l->send, s))
+            return l;
+    return NULL;
+}
+
+static void upstream_remove(struct worker *w, struct request *l)
+{
+    for (struct request **p = &w->upstream[l->ukey & (UPSTREAM_BUCKETS - 1)]; *p; p = &(*p)->unext)
+        if (*p == l) {
+            *p = l->unext;
+            break;
+        }
+    l->unext = NULL;
+}
+
+static void unfollow(struct request *f)
+{
+    for (struct request **p = &f->leader->followers; *p; p = &(*p)->fnext)
+        if (*p == f) {
+            *p = f->fnext;
+            break;
+        }
+    f->leader = NULL;
+    f->fnext = NULL;
+}
+
+/* The leader's query ended (reply, failure, or the leader gave up): hand
+ * the outcome to each follower, then let each go on.  pkt is borrowed for
+ * the call, so every follower takes it before any of them runs again. */
+static void followers_take(struct request *l, int status, const uint8_t *pkt, size_t len,
+                           unsigned rtt_ms)
+{
+    struct request *f = l->followers;
+    time_t now = worker_now();
+    l->followers = NULL;
+    for (struct request *x = f; x; x = x->fnext) {
+        x->leader = NULL;
+        if (status == 0)
+            iter_answer(x->iq, pkt, len, rtt_ms, now);
+        else
+            iter_fail(x->iq, status == -ETIMEDOUT ? ITER_FAIL_TIMEOUT : ITER_FAIL_NETWORK, now);
+    }
+    while (f) {
+        struct request *next = f->fnext;
+        f->fnext = NULL;
+        request_run(f);
+        f = next;
+    }
+}
+
 static void request_closed_cb(uv_handle_t *h)
 {
     struct request *r = h->data;
@@ -372,8 +459,14 @@ static void request_closed_cb(uv_handle_t *h)
 static void request_free(struct request *r)
 {
     mesh_remove(r->w, r);
+    if (r->leader)
+        unfollow(r);
+    if (r->out)
+        upstream_remove(r->w, r);
     outbound_cancel(r->out);
     r->out = NULL;
+    if (r->followers) /* they asked nothing themselves: they try again */
+        followers_take(r, -ECANCELED, NULL, 0, 0);
     iter_free(r->iq);
     daemon_env_unref(r->env);
     uv_timer_stop(&r->deadline);
@@ -513,11 +606,16 @@ static void upstream_cb(void *arg, int status, const uint8_t *pkt, size_t len, u
     struct request *r = arg;
     time_t now = worker_now();
 
+    upstream_remove(r->w, r);
     r->out = NULL;
     if (status == 0)
         iter_answer(r->iq, pkt, len, rtt_ms, now);
     else
         iter_fail(r->iq, status == -ETIMEDOUT ? ITER_FAIL_TIMEOUT : ITER_FAIL_NETWORK, now);
+    if (r->followers) {
+        count(&r->w->stats.upstream_joined);
+        followers_take(r, status, pkt, len, rtt_ms);
+    }
     request_run(r);
 }
 
@@ -532,11 +630,23 @@ static void request_run(struct request *r)
             request_finish(r);
             return;
         }
+        uint64_t k = upstream_key(w, &r->send);
+        struct request *l = upstream_find(w, k, &r->send);
+        if (l && l != r) { /* the same query is in flight: wait for its reply */
+            r->leader = l;
+            r->fnext = l->followers;
+            l->followers = r;
+            return;
+        }
         int err = 0;
         const struct sockaddr *bind = outgoing_for(r->env->cfg, r->send.server.ss_family);
         r->out = outbound_start(&w->loop, &r->send, bind, &w->ostats, upstream_cb, r, &err);
-        if (r->out)
+        if (r->out) {
+            r->ukey = k;
+            r->unext = w->upstream[k & (UPSTREAM_BUCKETS - 1)];
+            w->upstream[k & (UPSTREAM_BUCKETS - 1)] = r;
             return;
+        }
         /* No socket at all (e.g. no route for that family): tell the iterator
          * and let it choose again, a bounded number of times. */
         log_debug("cannot send upstream: %s", strerror(-err));

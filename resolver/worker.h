@@ -28,8 +28,9 @@ struct worker_stats {
     uint64_t answered; /* answers sent, of any rcode */
     uint64_t cache_hits;
     uint64_t cache_misses;
-    uint64_t joined; /* misses that joined a resolution under way */
-    uint64_t stale;  /* answered from expired data (RFC 8767) */
+    uint64_t joined;          /* misses that joined a resolution under way */
+    uint64_t upstream_joined; /* upstream replies that also answered other resolutions' queries */
+    uint64_t stale;           /* answered from expired data (RFC 8767) */
     uint64_t prefetches;
     uint64_t blocked;   /* answered by policy: NXDOMAIN, NODATA, sinkhole */
     uint64_t rewritten; /* safe-search rewrites */
