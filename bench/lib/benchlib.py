@@ -471,8 +471,11 @@ def cold_runs(specs, exe, nruns, conc, limit, flags=(), upstream=None):
             d["failed"] = d["sent"] - d["rcodes"].get(ok_rcode, 0) + d["wrong"] + d["unfinished"]
             runs[key].append(d)
             log("  %s cold run %d: %d names in %.2f s, %s, %d timeouts, %d wrong, %d AD wrong, "
-                "cpu %.2f s" % (r.name, i + 1, d["sent"], d["until_last_answer_s"], d["rcodes"],
-                                d["timeouts"], d["wrong"], d.get("ad_wrong", 0), d["cpu_s"]))
+                "cpu %.2f s%s" % (r.name, i + 1, d["sent"], d["until_last_answer_s"], d["rcodes"],
+                                  d["timeouts"], d["wrong"], d.get("ad_wrong", 0), d["cpu_s"],
+                                  "; SERVFAIL by EDE code %s, e.g. %s" % (
+                                      d["servfail_ede"], d["servfail_examples"][:2])
+                                  if d.get("servfail_ede") else ""))
     out = {}
     for key, rs in runs.items():
         out[key] = {"seconds": statistics.median(x["until_last_answer_s"] for x in rs),

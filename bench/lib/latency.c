@@ -23,7 +23,8 @@
  * flag set, with "noad" it must not (any rcode), else it counts as
  * "ad_wrong" (bench/dnssec).  -A sets AD in the queries (RFC 6840 5.7: a
  * validator sets AD in its answer only if the query had AD or DO), -D sets
- * DO in their OPT record (RFC 3225).
+ * DO in their OPT record (RFC 3225).  SERVFAIL answers are counted by their
+ * Extended DNS Error code (RFC 8914; -1: none), with a few examples.
  * Output: one JSON object on stdout.
  *
  * What it does not do: TCP, EDNS options other than DO, retries, or any
@@ -196,23 +197,63 @@ static int skip_name(const uint8_t *m, int len, int o)
     return -1;
 }
 
+/* Reads the record at *o: its type, and its rdata at *rd (*rdlen bytes);
+ * moves *o past it.  0, or -1 if it runs past the message. */
+static int next_rr(const uint8_t *m, int len, int *o, int *type, int *rd, int *rdlen)
+{
+    int p = skip_name(m, len, *o);
+    if (p < 0 || p + 10 > len)
+        return -1;
+    *type = (m[p] << 8) | m[p + 1];
+    *rdlen = (m[p + 8] << 8) | m[p + 9];
+    *rd = p + 10;
+    if (*rd + *rdlen > len)
+        return -1;
+    *o = *rd + *rdlen;
+    return 0;
+}
+
 /* 1 if the answer section holds an A record with want, 0 if not, -1 if malformed. */
 static int has_a(const uint8_t *m, int len, int qlen, const uint8_t *want)
 {
     int an = (m[6] << 8) | m[7];
-    int o = 12 + qlen;
+    int o = 12 + qlen, type, rd, rdlen;
     for (int i = 0; i < an && i < 256; i++) {
-        o = skip_name(m, len, o);
-        if (o < 0 || o + 10 > len)
+        if (next_rr(m, len, &o, &type, &rd, &rdlen) < 0)
             return -1;
-        int type = (m[o] << 8) | m[o + 1];
-        int rdlen = (m[o + 8] << 8) | m[o + 9];
-        o += 10;
-        if (o + rdlen > len)
-            return -1;
-        if (type == 1 && rdlen == 4 && memcmp(m + o, want, 4) == 0)
+        if (type == 1 && rdlen == 4 && memcmp(m + rd, want, 4) == 0)
             return 1;
-        o += rdlen;
+    }
+    return 0;
+}
+
+/* The first Extended DNS Error (RFC 8914) in the reply's OPT record: 1 with
+ * *code and up to cap-1 bytes of its text (NUL-ended), 0 if none, -1 if
+ * malformed. */
+static int find_ede(const uint8_t *m, int len, int qlen, int *code, char *text, size_t cap)
+{
+    int n = ((m[6] << 8) | m[7]) + ((m[8] << 8) | m[9]) + ((m[10] << 8) | m[11]);
+    int o = 12 + qlen, type, rd, rdlen;
+    for (int i = 0; i < n && i < 512; i++) {
+        if (next_rr(m, len, &o, &type, &rd, &rdlen) < 0)
+            return -1;
+        for (int p = rd; type == 41 && p + 4 <= rd + rdlen;) {
+            int ocode = (m[p] << 8) | m[p + 1], olen = (m[p + 2] << 8) | m[p + 3];
+            p += 4;
+            if (p + olen > rd + rdlen)
+                return -1;
+            if (ocode == 15 && olen >= 2) {
+                size_t tl = (size_t)olen - 2 < cap - 1 ? (size_t)olen - 2 : cap - 1;
+                *code = (m[p] << 8) | m[p + 1];
+                for (size_t k = 0; k < tl; k++) {
+                    uint8_t c = m[p + 2 + k];
+                    text[k] = (c >= 32 && c < 127 && c != '"' && c != '\\') ? (char)c : '?';
+                }
+                text[tl] = 0;
+                return 1;
+            }
+            p += olen;
+        }
     }
     return 0;
 }
@@ -384,6 +425,18 @@ int main(int argc, char **argv)
     int nwrong_names = 0;
     char *ad_wrong_names[5];
     int nad_wrong_names = 0;
+    /* SERVFAIL answers: how many carried each EDE code (-1: none), and a
+     * few examples (name, code, text) to say why. */
+    enum { EDE_KINDS = 16, EDE_EXAMPLES = 5 };
+    int ede_code[EDE_KINDS];
+    size_t ede_count[EDE_KINDS];
+    int nede = 0;
+    struct {
+        char *name;
+        int code;
+        char text[80];
+    } ede_ex[EDE_EXAMPLES];
+    int nede_ex = 0;
     uint32_t gen = 0;
     uint64_t timeout_ns = (uint64_t)timeout_ms * 1000000ull;
     uint64_t start = now_ns();
@@ -518,6 +571,25 @@ int main(int argc, char **argv)
                     rcodes[rc]++;
                     if (rc == 0 && ((m[6] << 8) | m[7]) == 0)
                         noanswer++;
+                    if (rc == 2) { /* SERVFAIL: why, if it says */
+                        int code = -1, k;
+                        char text[80] = "";
+                        if (find_ede(m, len, q->qlen, &code, text, sizeof text) <= 0)
+                            code = -1;
+                        for (k = 0; k < nede && ede_code[k] != code; k++)
+                            ;
+                        if (k == nede && nede < EDE_KINDS) {
+                            ede_code[nede] = code;
+                            ede_count[nede++] = 0;
+                        }
+                        if (k < nede)
+                            ede_count[k]++;
+                        if (nede_ex < EDE_EXAMPLES) {
+                            ede_ex[nede_ex].name = q->name;
+                            ede_ex[nede_ex].code = code;
+                            memcpy(ede_ex[nede_ex++].text, text, sizeof text);
+                        }
+                    }
                     int has_ad = (m[3] & 0x20) != 0;
                     ad_set += (size_t)has_ad;
                     if (q->want_ad >= 0 && has_ad != q->want_ad) {
@@ -575,6 +647,13 @@ int main(int argc, char **argv)
     printf("], \"ad_set\": %zu, \"ad_wrong\": %zu, \"ad_wrong_names\": [", ad_set, ad_wrong);
     for (int i = 0; i < nad_wrong_names; i++)
         printf("%s\"%s\"", i ? ", " : "", ad_wrong_names[i]);
+    printf("], \"servfail_ede\": {");
+    for (int i = 0; i < nede; i++)
+        printf("%s\"%d\": %zu", i ? ", " : "", ede_code[i], ede_count[i]);
+    printf("}, \"servfail_examples\": [");
+    for (int i = 0; i < nede_ex; i++)
+        printf("%s[\"%s\", %d, \"%s\"]", i ? ", " : "", ede_ex[i].name, ede_ex[i].code,
+               ede_ex[i].text);
     printf("]}\n");
     return 0;
 }
