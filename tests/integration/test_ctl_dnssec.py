@@ -17,13 +17,10 @@ root being signed or on dnssec.enabled's default.  Nothing is sent outside
 127.0.0.0/8; every gatehousectl run has a timeout.
 """
 
-import atexit
 import os
 import re
-import shutil
 import socket
 import subprocess
-import tempfile
 import time
 
 import daemon as daemonlib
@@ -77,34 +74,9 @@ ok        3600 A 192.0.2.7
 
 
 def _world(ctx):
-    """The signed world, built and started once per run (kept on the
-    session: the runner loads this module again for the ASan pass)."""
-    if not signed.available():
-        ctx.skip("ldnsutils (ldns-keygen, ldns-signzone) not installed")
-    ctx.require_root()
+    """The signed world, built and started once per run."""
     ctx.require_gatehouse("tests gatehousectl")
-    state = ctx.session.__dict__.setdefault("ctl_signed_world", {})
-    if "w" in state and state["w"] is None:
-        raise AssertionError("the signed world failed to start (see the first test)")
-    w = state.get("w")
-    if w is not None and not all(s.running() for s in w.servers.values()):
-        w.stop()  # the runner stops live worlds between passes: build anew
-        w = None
-    if w is None:
-        spec, signing = _spec()
-        base = tempfile.mkdtemp(prefix="gatehouse-ctlsigned-")
-        w = signed.SignedWorld(spec, signing, base)
-        state["w"] = w
-        # After privnet's own atexit handler, so it runs first: the servers
-        # stop before their directory goes.
-        atexit.register(lambda: (w.stop(), shutil.rmtree(base, ignore_errors=True)))
-        try:
-            w.start()
-        except Exception:
-            w.stop()
-            state["w"] = None
-            raise
-    return w
+    return signed.session_world(ctx, "ctl_signed_world", _spec, "gatehouse-ctlsigned-")
 
 
 def _ctl_binary(ctx):

@@ -9,12 +9,9 @@ zone with an unsigned child.  Every case is asked with `dig +dnssec` and
 checked for rcode, AD and the Extended DNS Error.
 """
 
-import atexit
 import os
 import re
-import shutil
 import socket
-import tempfile
 import time
 
 import daemon as daemonlib
@@ -77,33 +74,8 @@ ok        3600 A 192.0.2.7
 
 
 def _world(ctx):
-    """The signed world, built and started once per run (kept on the
-    session: the runner imports this module again for the ASan pass)."""
-    if not signed.available():
-        ctx.skip("ldnsutils (ldns-keygen, ldns-signzone) not installed")
-    ctx.require_root()
-    _WORLD = ctx.session.__dict__.setdefault("signed_world", {})
-    if "w" in _WORLD and _WORLD["w"] is None:
-        raise AssertionError("the signed world failed to start (see the first test)")
-    w = _WORLD.get("w")
-    if w is not None and not all(s.running() for s in w.servers.values()):
-        w.stop()  # the runner stops live worlds between passes: build anew
-        w = None
-    if w is None:
-        spec, signing = _spec()
-        base = tempfile.mkdtemp(prefix="gatehouse-signed-")
-        w = signed.SignedWorld(spec, signing, base)
-        _WORLD["w"] = w
-        # Registered after privnet's own handler, so it runs first: the
-        # servers stop before their directory goes.
-        atexit.register(lambda: (w.stop(), shutil.rmtree(base, ignore_errors=True)))
-        try:
-            w.start()
-        except Exception:
-            w.stop()
-            _WORLD["w"] = None
-            raise
-    return w
+    """The signed world, built and started once per run."""
+    return signed.session_world(ctx, "signed_world", _spec, "gatehouse-signed-")
 
 
 def _daemon(ctx, **dnssec):

@@ -26,10 +26,12 @@ Signatures are made at world build time, valid from an hour ago for 30
 days (except `expired`), so tests never depend on fixtures going stale.
 """
 
+import atexit
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import time
 
 import privnet
@@ -131,3 +133,36 @@ class SignedWorld(privnet.World):
 
     def __init__(self, spec, signing, tmpdir):
         super().__init__(spec, tmpdir=tmpdir, signing=signing)
+
+
+def session_world(ctx, key, build_spec, prefix):
+    """A SignedWorld built from build_spec() (returns (spec, signing)) and
+    started once per test run, kept on the runner's session under key (the
+    runner loads test modules again for the ASan pass).  Built anew if the
+    runner stopped it between passes; a world that failed to start fails
+    every later test with a clear message rather than being retried."""
+    if not available():
+        ctx.skip("ldnsutils (ldns-keygen, ldns-signzone) not installed")
+    ctx.require_root()
+    state = ctx.session.__dict__.setdefault(key, {})
+    if "w" in state and state["w"] is None:
+        raise AssertionError("the signed world failed to start (see the first test)")
+    w = state.get("w")
+    if w is not None and not all(s.running() for s in w.servers.values()):
+        w.stop()
+        w = None
+    if w is None:
+        spec, signing = build_spec()
+        base = tempfile.mkdtemp(prefix=prefix)
+        w = SignedWorld(spec, signing, base)
+        state["w"] = w
+        # Registered after privnet's own handler, so it runs first: the
+        # servers stop before their directory goes.
+        atexit.register(lambda: (w.stop(), shutil.rmtree(base, ignore_errors=True)))
+        try:
+            w.start()
+        except Exception:
+            w.stop()
+            state["w"] = None
+            raise
+    return w
