@@ -26,7 +26,6 @@
 #include "validator.h"
 
 #define NSEC_CACHE_DEFAULT_MAX 20000
-#define NSEC3_HASH_SHA1 1 /* RFC 5155 section 11 */
 
 struct nrec {
     ldns_rbnode_t node; /* key: owner, canonical */
@@ -216,40 +215,6 @@ static void make_room(struct nsec_cache *nc, struct nzone *keep)
     }
 }
 
-static bool rdf_u16(const ldns_rr *rr, size_t i, uint16_t *v)
-{
-    const ldns_rdf *f = ldns_rr_rd_count(rr) > i ? ldns_rr_rdf(rr, i) : NULL;
-    if (!f || ldns_rdf_size(f) != 2)
-        return false;
-    *v = (uint16_t)(ldns_rdf_data(f)[0] << 8 | ldns_rdf_data(f)[1]);
-    return true;
-}
-
-/* An NSEC3 record we can hash with (RFC 5155 8.1, RFC 9276 3.2), directly
- * below zone. */
-static bool nsec3_usable(const ldns_rr *rr, const ldns_rdf *zone)
-{
-    uint16_t iter;
-    if (ldns_rr_rd_count(rr) < 5 || ldns_rdf_size(ldns_rr_rdf(rr, 0)) != 1 ||
-        ldns_rdf_data(ldns_rr_rdf(rr, 0))[0] != NSEC3_HASH_SHA1 || !rdf_u16(rr, 2, &iter) ||
-        iter > VAL_NSEC3_MAX_ITERATIONS)
-        return false;
-    const ldns_rdf *salt = ldns_rr_rdf(rr, 3);
-    if (ldns_rdf_size(salt) < 1 || ldns_rdf_data(salt)[0] + 1u != ldns_rdf_size(salt))
-        return false;
-    ldns_rdf *parent = ldns_dname_left_chop(ldns_rr_owner(rr));
-    bool ok = parent && ldns_dname_compare(parent, zone) == 0;
-    ldns_rdf_deep_free(parent);
-    return ok;
-}
-
-static bool same_params(const ldns_rr *a, const ldns_rr *b)
-{
-    return ldns_rdf_compare(ldns_rr_rdf(a, 0), ldns_rr_rdf(b, 0)) == 0 &&
-           ldns_rdf_compare(ldns_rr_rdf(a, 2), ldns_rr_rdf(b, 2)) == 0 &&
-           ldns_rdf_compare(ldns_rr_rdf(a, 3), ldns_rr_rdf(b, 3)) == 0;
-}
-
 int nsec_cache_put(struct nsec_cache *nc, const ldns_rdf *zone, const ldns_rr_list *set,
                    const ldns_rr_list *sigs, uint32_t ttl, time_t now)
 {
@@ -261,7 +226,7 @@ int nsec_cache_put(struct nsec_cache *nc, const ldns_rdf *zone, const ldns_rr_li
         (!ldns_dname_is_subdomain(ldns_rr_owner(first), zone) &&
          ldns_dname_compare(ldns_rr_owner(first), zone) != 0))
         return -EINVAL;
-    if (type == LDNS_RR_TYPE_NSEC3 && !nsec3_usable(first, zone))
+    if (type == LDNS_RR_TYPE_NSEC3 && !val_nsec3_hashable(first, zone))
         return -EINVAL;
     struct nrec *r = calloc(1, sizeof(*r));
     if (!r || !(r->owner = canonical_copy(ldns_rr_owner(first))) ||
@@ -281,7 +246,7 @@ int nsec_cache_put(struct nsec_cache *nc, const ldns_rdf *zone, const ldns_rr_li
     z->used = ++nc->tick;
     /* One chain per zone: NSEC or NSEC3 with one parameter set. */
     if (z->nrecs > 0 && (z->type != type || (type == LDNS_RR_TYPE_NSEC3 && z->params &&
-                                             !same_params(z->params, first))))
+                                             !val_nsec3_same_params(z->params, first))))
         zone_clear(nc, z);
     if (z->nrecs == 0) {
         z->type = type;
@@ -434,21 +399,10 @@ static struct nrec *at_or_before(struct nsec_cache *nc, struct nzone *z, const l
     return NULL;
 }
 
-/* The hashed owner H(name).zone under z's parameters, or NULL. */
+/* The hashed owner H(name).zone under z's parameters, canonical, or NULL. */
 static ldns_rdf *nsec3_key(const struct nzone *z, const ldns_rdf *name)
 {
-    const ldns_rdf *salt = ldns_rr_rdf(z->params, 3);
-    uint16_t iter = 0;
-    rdf_u16(z->params, 2, &iter);
-    ldns_rdf *canon = canonical_copy(name);
-    ldns_rdf *h = canon ? ldns_nsec3_hash_name(canon, NSEC3_HASH_SHA1, iter, ldns_rdf_data(salt)[0],
-                                               ldns_rdf_data(salt) + 1)
-                        : NULL;
-    ldns_rdf_deep_free(canon);
-    if (h && ldns_dname_cat(h, z->name) != LDNS_STATUS_OK) {
-        ldns_rdf_deep_free(h);
-        h = NULL;
-    }
+    ldns_rdf *h = val_nsec3_hash(z->params, z->name, name);
     if (h)
         ldns_dname2canonical(h);
     return h;

@@ -637,7 +637,15 @@ static bool n3_usable(const ldns_rr *rr, const ldns_rdf *zone)
     return ok;
 }
 
-static bool n3_same_params(const ldns_rr *a, const ldns_rr *b)
+bool val_nsec3_hashable(const ldns_rr *rr, const ldns_rdf *zone)
+{
+    uint8_t alg;
+    uint16_t iter;
+    return n3_usable(rr, zone) && rdf_u8(rr, 0, &alg) && alg == NSEC3_HASH_SHA1 &&
+           rdf_u16(rr, 2, &iter) && iter <= VAL_NSEC3_MAX_ITERATIONS;
+}
+
+bool val_nsec3_same_params(const ldns_rr *a, const ldns_rr *b)
 {
     for (size_t i = 0; i < 4; i++)
         if (i != 1 && ldns_rdf_compare(ldns_rr_rdf(a, i), ldns_rr_rdf(b, i)) != 0)
@@ -645,25 +653,30 @@ static bool n3_same_params(const ldns_rr *a, const ldns_rr *b)
     return true;
 }
 
-/* The hashed owner name H(name).zone, or NULL. */
-static ldns_rdf *n3_hash(const struct n3 *s, const ldns_rdf *name)
+ldns_rdf *val_nsec3_hash(const ldns_rr *params, const ldns_rdf *zone, const ldns_rdf *name)
 {
     ldns_rdf *canon = ldns_rdf_clone(name);
     if (!canon)
         return NULL;
     ldns_dname2canonical(canon);
-    const ldns_rdf *salt = ldns_rr_rdf(s->params, 3);
-    uint8_t alg = ldns_rdf_data(ldns_rr_rdf(s->params, 0))[0];
-    uint16_t iter = (uint16_t)(ldns_rdf_data(ldns_rr_rdf(s->params, 2))[0] << 8 |
-                               ldns_rdf_data(ldns_rr_rdf(s->params, 2))[1]);
+    const ldns_rdf *salt = ldns_rr_rdf(params, 3);
+    uint8_t alg = ldns_rdf_data(ldns_rr_rdf(params, 0))[0];
+    uint16_t iter = (uint16_t)(ldns_rdf_data(ldns_rr_rdf(params, 2))[0] << 8 |
+                               ldns_rdf_data(ldns_rr_rdf(params, 2))[1]);
     ldns_rdf *h =
         ldns_nsec3_hash_name(canon, alg, iter, ldns_rdf_data(salt)[0], ldns_rdf_data(salt) + 1);
     ldns_rdf_deep_free(canon);
-    if (h && ldns_dname_cat(h, s->zone) != LDNS_STATUS_OK) {
+    if (h && ldns_dname_cat(h, zone) != LDNS_STATUS_OK) {
         ldns_rdf_deep_free(h);
         h = NULL;
     }
     return h;
+}
+
+/* The hashed owner name H(name).zone, or NULL. */
+static ldns_rdf *n3_hash(const struct n3 *s, const ldns_rdf *name)
+{
+    return val_nsec3_hash(s->params, s->zone, name);
 }
 
 /* The next hashed owner of rr as a name below the zone, or NULL. */
@@ -774,7 +787,7 @@ static void nsec3_denial(enum val_denial_kind kind, const ldns_rdf *qname, uint1
             skipped = true; /* RFC 5155 8.1, RFC 9276 3.2 */
             continue;
         }
-        if (s.params && !n3_same_params(s.params, rr))
+        if (s.params && !val_nsec3_same_params(s.params, rr))
             continue;
         s.params = s.params ? s.params : rr;
         ldns_rr_list_push_rr(usable, rr);

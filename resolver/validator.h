@@ -113,6 +113,19 @@ void val_check_denial(enum val_denial_kind kind, const ldns_rdf *qname, uint16_t
                       const ldns_rdf *zone, const ldns_rr_list *nsecs, unsigned ce_labels,
                       struct val_denial *out);
 
+/* NSEC3 (RFC 5155 8.1, RFC 9276 3.2): rr is a well-formed NSEC3 record
+ * directly below zone, of the SHA-1 hash with no more iterations than we
+ * accept, i.e. one val_check_denial can hash names with. */
+bool val_nsec3_hashable(const ldns_rr *rr, const ldns_rdf *zone);
+
+/* Two NSEC3 records hash with the same parameters (algorithm, iterations,
+ * salt; RFC 5155 7.2: one set per zone). */
+bool val_nsec3_same_params(const ldns_rr *a, const ldns_rr *b);
+
+/* H(name).zone under the parameters of the NSEC3 record params (one
+ * val_nsec3_hashable accepts), or NULL.  The caller frees it. */
+ldns_rdf *val_nsec3_hash(const ldns_rr *params, const ldns_rdf *zone, const ldns_rdf *name);
+
 /* The signer name of the first RRSIG in sigs covering (owner, type), or
  * NULL.  Borrowed from sigs. */
 const ldns_rdf *val_signer(const ldns_rr_list *sigs, const ldns_rdf *owner, uint16_t type);
