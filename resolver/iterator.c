@@ -301,13 +301,14 @@ static ldns_rdf *name_suffix(const ldns_rdf *name, unsigned labels)
     return out;
 }
 
-/* A copy of name in lower case, or NULL. */
+/* name's first label is "*" (a wildcard owner, RFC 4592). */
 static bool name_is_wildcard(const ldns_rdf *name)
 {
     const uint8_t *d = ldns_rdf_data(name);
     return ldns_rdf_size(name) >= 2 && d[0] == 1 && d[1] == '*';
 }
 
+/* A copy of name in lower case, or NULL. */
 static ldns_rdf *name_copy(const ldns_rdf *name)
 {
     ldns_rdf *out = name ? ldns_rdf_clone(name) : NULL;
@@ -1066,7 +1067,8 @@ static ldns_rr_list *goal_cache_get(struct iter_query *q, struct iter_goal *g, c
  * have changed those).  Only proofs that are secure: opt-out spans and
  * unusable NSEC3 prove nothing here.  The records, the zone's SOA and their
  * RRSIGs become the goal's authority as if a server had sent them, and
- * GS_VALIDATE checks them again with the zone's keys.  1 taken, 0 not. */
+ * GS_VALIDATE checks the proof again with the zone's keys (the records,
+ * held by the NSEC cache, are not verified again).  1 taken, 0 not. */
 static int goal_from_nsec_cache(struct iter_query *q, struct iter_goal *g, time_t now)
 {
     const struct config *cfg = q->env->cfg;
