@@ -745,6 +745,14 @@ static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned prefix)
     return (a[whole] & mask) == (b[whole] & mask);
 }
 
+const struct sockaddr *config_outgoing_for(const struct config *cfg, int family)
+{
+    for (size_t i = 0; i < cfg->noutgoing; i++)
+        if (cfg->outgoing[i].ss.ss_family == family)
+            return (const struct sockaddr *)&cfg->outgoing[i].ss;
+    return NULL;
+}
+
 bool config_net_contains(const struct config_net *net, const struct sockaddr *sa)
 {
     if (!net || !sa)

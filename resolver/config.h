@@ -330,6 +330,10 @@ int config_reloadable(const struct config *old, const struct config *new, char *
 
 /* Helpers shared with the other modules. */
 bool config_net_contains(const struct config_net *net, const struct sockaddr *sa);
+
+/* The resolver.outgoing-address of this address family to send upstream
+ * queries from, or NULL (the kernel chooses).  Borrowed from cfg. */
+const struct sockaddr *config_outgoing_for(const struct config *cfg, int family);
 /* Parse "ADDR" or "ADDR@PORT"; 0 or -EINVAL. */
 int config_parse_sockaddr(const char *s, uint16_t default_port, struct config_sockaddr *out);
 /* Parse "ADDR/PREFIX" or a bare address (full-length prefix); 0 or -EINVAL. */

@@ -593,14 +593,6 @@ static void deadline_cb(uv_timer_t *t)
     request_fail(r, "resolution took too long");
 }
 
-static const struct sockaddr *outgoing_for(const struct config *cfg, int family)
-{
-    for (size_t i = 0; i < cfg->noutgoing; i++)
-        if (cfg->outgoing[i].ss.ss_family == family)
-            return (const struct sockaddr *)&cfg->outgoing[i].ss;
-    return NULL;
-}
-
 static void upstream_cb(void *arg, int status, const uint8_t *pkt, size_t len, unsigned rtt_ms)
 {
     struct request *r = arg;
@@ -639,7 +631,7 @@ static void request_run(struct request *r)
             return;
         }
         int err = 0;
-        const struct sockaddr *bind = outgoing_for(r->env->cfg, r->send.server.ss_family);
+        const struct sockaddr *bind = config_outgoing_for(r->env->cfg, r->send.server.ss_family);
         r->out = outbound_start(&w->loop, &r->send, bind, &w->ostats, upstream_cb, r, &err);
         if (r->out) {
             r->ukey = k;

@@ -135,14 +135,6 @@ static void run_end(struct run *run, enum ctl_resolve_end end)
     run->info->elapsed_ms = now > run->start_ms ? (unsigned)(now - run->start_ms) : 0;
 }
 
-static const struct sockaddr *outgoing_for(const struct config *cfg, int family)
-{
-    for (size_t i = 0; i < cfg->noutgoing; i++)
-        if (cfg->outgoing[i].ss.ss_family == family)
-            return (const struct sockaddr *)&cfg->outgoing[i].ss;
-    return NULL;
-}
-
 static void run_step(struct run *run);
 
 static void upstream_cb(void *arg, int status, const uint8_t *pkt, size_t len, unsigned rtt_ms)
@@ -173,7 +165,7 @@ static void run_step(struct run *run)
             return;
         }
         int err = 0;
-        const struct sockaddr *bind = outgoing_for(cfg, run->send.server.ss_family);
+        const struct sockaddr *bind = config_outgoing_for(cfg, run->send.server.ss_family);
         run->out =
             outbound_start(&run->r->loop, &run->send, bind, &run->stats, upstream_cb, run, &err);
         if (run->out)
